@@ -1,0 +1,20 @@
+//! Sans-I/O VRRP protocol core for vipd.
+//!
+//! Nothing in this crate touches a socket or reads a clock: the caller passes
+//! `now` into every input and drains actions and the next deadline afterwards
+//! (the quinn-proto pattern). See `docs/architecture.md`.
+//!
+//! - [`packet`]: VRRPv3 (RFC 9568) and VRRPv2 (RFC 3768) codec and checksums.
+//! - [`timers`]: Skew_Time / Master_Down_Interval arithmetic.
+//! - [`router`]: the per-virtual-router state machine ([`Router`]).
+//! - [`vrid`]: OpenShift's fletcher8 virtual router id derivation.
+//! - [`sim`]: a deterministic LAN simulator for tests.
+
+pub mod packet;
+pub mod router;
+pub mod sim;
+pub mod timers;
+pub mod vrid;
+
+pub use packet::{Advertisement, Auth, ChecksumForm, ParseError, Version};
+pub use router::{Action, Counters, Event, Router, RouterConfig, State, TtlPolicy};

@@ -1,0 +1,1 @@
+//! Deterministic LAN simulator: N routers on a virtual clock with loss, delay and partitions.

@@ -1,0 +1,1 @@
+//! OpenShift's fletcher8 virtual router id derivation (reference/openshift.md section 2).
