@@ -17,4 +17,4 @@ pub mod timers;
 pub mod vrid;
 
 pub use packet::{Advertisement, Auth, ChecksumForm, ParseError, Version};
-pub use router::{Action, Counters, Event, Router, RouterConfig, State, TtlPolicy};
+pub use router::{Action, Counters, Event, RouterConfig, State, TtlPolicy};

@@ -1,0 +1,1 @@
+//! Transparent forwarding to upstream resolvers. See lib.rs.

@@ -1,0 +1,15 @@
+//! vipd: the daemon and CLI around the VRRP core and the cluster DNS.
+//!
+//! - [`config`]: the TOML configuration, validated before anything is touched.
+//! - [`cli`]: command-line entry points.
+//! - [`net`]: raw VRRP sockets, netlink VIP management, GARP / unsolicited NA, interface detection.
+//! - [`health`]: native health checks with keepalived's weight semantics.
+//! - [`daemon`]: the tokio driver around `vipd_vrrp::Router` instances.
+//! - [`http`]: health, readiness and Prometheus metrics endpoints.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod health;
+pub mod http;
+pub mod net;
