@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, build, unit + property tests, then the network-namespace
+# scenario tests (keepalived baseline and vipd), which need root.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "test.sh: FAILED before starting: must run as root; the scenario tests create network namespaces." >&2
+    echo "test.sh: run: sudo $0" >&2
+    exit 1
+fi
+
+bash scripts/setup.sh || { echo "test.sh: FAILED: scripts/setup.sh" >&2; exit 1; }
+
+start=$(date +%s)
+results=()
+failed=0
+
+step() {
+    local name=$1
+    shift
+    local t0 rc
+    t0=$(date +%s)
+    echo
+    echo "==> $name: $*"
+    "$@"
+    rc=$?
+    local dt=$(($(date +%s) - t0))
+    if ((rc == 0)); then
+        results+=("PASS  ${dt}s  $name")
+    else
+        results+=("FAIL  ${dt}s  $name (exit $rc)")
+        failed=1
+    fi
+    return $rc
+}
+
+# Each step runs even if an earlier one failed (except where it cannot: no binary, no scenario tests),
+# so one run reports every problem at once.
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+if step build cargo build --workspace --all-targets; then
+    # The scenario package runs below, serially; everything else (unit + property tests) runs here.
+    step unit-tests cargo test --workspace --exclude vipd-integration
+    # The vipd scenarios start this binary; the harness looks here unless VIPD_BIN is set.
+    export VIPD_BIN=${VIPD_BIN:-$PWD/target/debug/vipd}
+    # Serial: the scenarios measure failover timing on a shared 2-core machine.
+    step scenario-tests cargo test -p vipd-integration -- --test-threads=1
+else
+    results+=("SKIP        unit-tests (build failed)")
+    results+=("SKIP        scenario-tests (build failed)")
+fi
+
+echo
+echo "==================== test.sh summary ===================="
+printf '%s\n' "${results[@]}"
+echo "total $(($(date +%s) - start))s"
+if ((failed)); then
+    echo "RESULT: FAILED (daemon logs of failing scenarios: target/lab-logs/)"
+    exit 1
+fi
+echo "RESULT: all passed"
