@@ -1,5 +1,74 @@
-//! RFC 9568 section 6.1 timer arithmetic.
+//! RFC 9568 section 6.1 / RFC 3768 section 6.1 timer arithmetic.
 //!
-//! CONTRACT: `skew_time(version, priority, master_adver_interval) -> Duration`,
-//! `master_down_interval(version, priority, master_adver_interval) -> Duration`, exact to the
-//! nanosecond (no truncation to seconds or centiseconds), plus `interval_from_cs(u16) -> Duration`.
+//! Everything is computed in integer nanoseconds. The lesson from an earlier Rust implementation
+//! (reference/vrrp.md) is that truncating Skew_Time to whole seconds or centiseconds makes every
+//! Backup wait the same time and turns the priority-ordered takeover into a race, so nothing here
+//! rounds to anything coarser than a nanosecond.
+
+use std::time::Duration;
+
+use crate::packet::Version;
+
+const NANOS_PER_CS: u128 = 10_000_000;
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// Skew_Time for a router of `priority` (the *local* priority, not the Master's).
+///
+/// - v3 (RFC 9568 section 6.1): `((256 - Priority) * Master_Adver_Interval) / 256`; it scales with
+///   the interval the Master advertises.
+/// - v2 (RFC 3768 section 6.1): `(256 - Priority) / 256` seconds, independent of the interval.
+///
+/// The only inexactness is the sub-nanosecond remainder of the division by 256, which is
+/// truncated (it can be at most 255/256 ns). For intervals that are whole centiseconds the v3
+/// result is exact to half a nanosecond, and the v2 result is always exact
+/// (`10^9 / 256 = 3_906_250` ns).
+pub fn skew_time(version: Version, priority: u8, master_adver_interval: Duration) -> Duration {
+    let weight = 256 - u128::from(priority);
+    let nanos = match version {
+        Version::V3 => weight * master_adver_interval.as_nanos() / 256,
+        Version::V2 => weight * NANOS_PER_SEC / 256,
+    };
+    duration_from_nanos(nanos)
+}
+
+/// Master_Down_Interval: `3 * Master_Adver_Interval + Skew_Time` (RFC 9568 section 6.1; RFC 3768
+/// uses the same formula with Advertisement_Interval). A Backup that hears nothing for this long
+/// becomes Master.
+///
+/// Saturates at [`Duration::MAX`] rather than panicking on absurd inputs (the largest real v3
+/// interval is 40.95 s, the largest v2 one 255 s, far below any overflow).
+pub fn master_down_interval(
+    version: Version,
+    priority: u8,
+    master_adver_interval: Duration,
+) -> Duration {
+    master_adver_interval
+        .saturating_mul(3)
+        .saturating_add(skew_time(version, priority, master_adver_interval))
+}
+
+/// The advertisement interval carried in a v3 Max Adver Int field (centiseconds, RFC 9568
+/// section 5.2.7) or in [`crate::Advertisement::interval_cs`], as a [`Duration`]. Exact.
+pub fn interval_from_cs(cs: u16) -> Duration {
+    Duration::from_millis(u64::from(cs) * 10)
+}
+
+/// Converts an interval to whole centiseconds, the unit of the v3 Max Adver Int field.
+///
+/// Rounding rule: to the **nearest** centisecond, halves rounding up (5 ms -> 1 cs, 4.999 ms ->
+/// 0 cs), saturating at `u16::MAX`. The result is not range-checked: 0 or anything above 4095 is
+/// not a valid v3 interval and is refused by [`crate::Advertisement::emit`], so configuration
+/// should validate before sending (ideally insisting on whole centiseconds, where this is exact).
+pub fn interval_to_cs(d: Duration) -> u16 {
+    let cs = (d.as_nanos() + NANOS_PER_CS / 2) / NANOS_PER_CS;
+    u16::try_from(cs).unwrap_or(u16::MAX)
+}
+
+fn duration_from_nanos(nanos: u128) -> Duration {
+    let secs = nanos / NANOS_PER_SEC;
+    let sub = (nanos % NANOS_PER_SEC) as u32;
+    match u64::try_from(secs) {
+        Ok(secs) => Duration::new(secs, sub),
+        Err(_) => Duration::MAX,
+    }
+}
