@@ -1,1 +1,399 @@
-//! See lib.rs.
+//! The cluster zone: which names vipd answers itself, validated once and then served from an
+//! immutable snapshot.
+//!
+//! Names owned (OpenShift's CoreDNS Corefile, see docs/dns.md):
+//! - `api.<cd>`, `api-int.<cd>` -> API VIPs;
+//! - `*.apps.<cd>` with one or more labels before `apps` -> ingress VIPs (`apps.<cd>` itself is not
+//!   ours and is forwarded, as CoreDNS does);
+//! - `<node>` and `<node>.<cd>` -> that node's addresses, with PTR records for each address.
+//!
+//! Everything else, including other names inside the cluster domain, is forwarded.
+//!
+//! Lookups take the question name in lowercase wire format (length-prefixed labels ending in the
+//! root label) and never allocate: exact names sit in a hash map keyed by wire bytes, the `*.apps`
+//! wildcard is a suffix comparison on a label boundary.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+/// TTL written into every local answer when the configuration does not say otherwise: what
+/// `cache 30` in the CoreDNS Corefile caps clients to today.
+pub const DEFAULT_TTL: u32 = 30;
+
+/// Longest name in wire format (RFC 1035 section 2.3.4).
+pub const MAX_NAME_WIRE_LEN: usize = 255;
+
+/// One cluster node as the zone sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Short host name, a single DNS label (`master-0`); served as `<name>` and `<name>.<cd>`.
+    pub name: String,
+    /// Internal addresses, both families allowed.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// What the operator configures; turned into a [`ClusterZone`] by [`ClusterZone::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneConfig {
+    /// First label of the cluster domain (`ostest`).
+    pub cluster_name: String,
+    /// Base domain (`test.metalkube.org`); the cluster domain is `<cluster_name>.<base_domain>`.
+    pub base_domain: String,
+    pub api_vips: Vec<IpAddr>,
+    pub ingress_vips: Vec<IpAddr>,
+    pub nodes: Vec<Node>,
+    /// TTL of every local record, also the negative TTL of the SOA (RFC 2308 section 5).
+    pub ttl: u32,
+}
+
+impl Default for ZoneConfig {
+    fn default() -> Self {
+        ZoneConfig {
+            cluster_name: String::new(),
+            base_domain: String::new(),
+            api_vips: Vec::new(),
+            ingress_vips: Vec::new(),
+            nodes: Vec::new(),
+            ttl: DEFAULT_TTL,
+        }
+    }
+}
+
+/// A zone configuration that cannot be served. Each variant names the field at fault and what
+/// would have been accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ZoneError {
+    #[error("zone field `{field}` = {value:?} is not a valid DNS label: {reason} (accepted: 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-')")]
+    InvalidLabel {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("zone field `base_domain` = {value:?} is not a valid domain: {reason} (accepted: lowercase dot-separated labels of a-z, 0-9 and '-', without a trailing dot)")]
+    InvalidDomain { value: String, reason: &'static str },
+    #[error("cluster domain {domain:?} is {len} bytes in wire format, too long to hold `api-int` and node names under it (at most {max} bytes accepted)")]
+    DomainTooLong {
+        domain: String,
+        len: usize,
+        max: usize,
+    },
+    #[error("zone field `nodes` lists {name:?} twice; node names must be unique")]
+    DuplicateNode { name: String },
+    #[error("zone field `nodes` has a node named {name:?}, which collides with the record vipd serves as `{name}.<cluster domain>`; rename the node or drop it from the zone")]
+    ReservedNodeName { name: String },
+    #[error("zone field `ttl` = 0 would make every answer uncacheable; use 1 or more seconds (default {DEFAULT_TTL})")]
+    ZeroTtl,
+}
+
+/// The records held at one owned name. Empty lists are valid: the name is still ours and answers
+/// NOERROR with no data (never NXDOMAIN, see reference/dns.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordSet {
+    pub a: Vec<Ipv4Addr>,
+    pub aaaa: Vec<Ipv6Addr>,
+    /// PTR targets in wire format (lowercase, ending in the root label).
+    pub ptr: Vec<Box<[u8]>>,
+    /// True when the name is at or under the cluster domain, so negative answers can carry the
+    /// cluster domain's SOA. Node short names and reverse names are not: vipd is not the
+    /// authority for the root or for `in-addr.arpa`.
+    pub in_cluster_domain: bool,
+}
+
+impl RecordSet {
+    fn addresses(addrs: &[IpAddr], in_cluster_domain: bool) -> Self {
+        let mut set = RecordSet {
+            in_cluster_domain,
+            ..RecordSet::default()
+        };
+        for addr in addrs {
+            match addr {
+                IpAddr::V4(v4) if !set.a.contains(v4) => set.a.push(*v4),
+                IpAddr::V6(v6) if !set.aaaa.contains(v6) => set.aaaa.push(*v6),
+                _ => {}
+            }
+        }
+        set
+    }
+}
+
+/// Where an owned name was found, for the answer writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found<'z> {
+    pub records: &'z RecordSet,
+    /// Number of labels (root excluded) of the cluster domain suffix when the name is under it;
+    /// lets the writer point its SOA at the cluster domain inside the echoed question.
+    pub cluster_domain_labels: Option<usize>,
+}
+
+/// A validated, immutable cluster zone. Build with [`ClusterZone::new`], share via [`ZoneHandle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterZone {
+    /// `<cluster>.<base>` in lowercase wire format.
+    domain_wire: Box<[u8]>,
+    domain_labels: usize,
+    /// `apps.<cd>` in lowercase wire format, the wildcard's suffix.
+    apps_suffix: Box<[u8]>,
+    exact: HashMap<Box<[u8]>, RecordSet>,
+    ingress: RecordSet,
+    ttl: u32,
+    domain_text: String,
+}
+
+impl ClusterZone {
+    /// Validates `config` and precomputes every owned name.
+    pub fn new(config: &ZoneConfig) -> Result<Self, ZoneError> {
+        if config.ttl == 0 {
+            return Err(ZoneError::ZeroTtl);
+        }
+        check_label("cluster_name", &config.cluster_name)?;
+        check_domain(&config.base_domain)?;
+        let domain_text = format!("{}.{}", config.cluster_name, config.base_domain);
+        let domain_wire = text_to_wire(&domain_text);
+        // The longest name we build is `api-int.<cd>` or `<63-byte node>.<cd>`.
+        let max = MAX_NAME_WIRE_LEN - 64;
+        if domain_wire.len() > max {
+            return Err(ZoneError::DomainTooLong {
+                domain: domain_text,
+                len: domain_wire.len(),
+                max,
+            });
+        }
+        let domain_labels = config.base_domain.split('.').count() + 1;
+        let under = |label: &str| {
+            let mut name = Vec::with_capacity(label.len() + 1 + domain_wire.len());
+            name.push(label.len() as u8);
+            name.extend_from_slice(label.as_bytes());
+            name.extend_from_slice(&domain_wire);
+            name.into_boxed_slice()
+        };
+
+        let mut exact: HashMap<Box<[u8]>, RecordSet> = HashMap::new();
+        let api = RecordSet::addresses(&config.api_vips, true);
+        exact.insert(under("api"), api.clone());
+        exact.insert(under("api-int"), api);
+
+        let mut reverse: HashMap<Box<[u8]>, RecordSet> = HashMap::new();
+        for (index, node) in config.nodes.iter().enumerate() {
+            check_label("nodes[].name", &node.name).map_err(|err| match err {
+                ZoneError::InvalidLabel { value, reason, .. } => ZoneError::InvalidLabel {
+                    field: "nodes[].name",
+                    value: format!("{value} (node #{index})"),
+                    reason,
+                },
+                other => other,
+            })?;
+            if matches!(node.name.as_str(), "api" | "api-int" | "apps") {
+                return Err(ZoneError::ReservedNodeName {
+                    name: node.name.clone(),
+                });
+            }
+            let fqdn = under(&node.name);
+            if exact.contains_key(&fqdn) {
+                return Err(ZoneError::DuplicateNode {
+                    name: node.name.clone(),
+                });
+            }
+            exact.insert(fqdn.clone(), RecordSet::addresses(&node.addresses, true));
+            let mut short = Vec::with_capacity(node.name.len() + 2);
+            short.push(node.name.len() as u8);
+            short.extend_from_slice(node.name.as_bytes());
+            short.push(0);
+            exact.insert(
+                short.into_boxed_slice(),
+                RecordSet::addresses(&node.addresses, false),
+            );
+            for addr in &node.addresses {
+                let set = reverse.entry(reverse_name(*addr)).or_default();
+                if !set.ptr.contains(&fqdn) {
+                    set.ptr.push(fqdn.clone());
+                }
+            }
+        }
+        exact.extend(reverse);
+
+        let mut apps_suffix = Vec::with_capacity(5 + domain_wire.len());
+        apps_suffix.push(4);
+        apps_suffix.extend_from_slice(b"apps");
+        apps_suffix.extend_from_slice(&domain_wire);
+
+        Ok(ClusterZone {
+            domain_wire: domain_wire.into_boxed_slice(),
+            domain_labels,
+            apps_suffix: apps_suffix.into_boxed_slice(),
+            exact,
+            ingress: RecordSet::addresses(&config.ingress_vips, true),
+            ttl: config.ttl,
+            domain_text,
+        })
+    }
+
+    /// TTL of local records and negative TTL of the SOA.
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
+    /// The cluster domain, `<cluster>.<base>`, without a trailing dot.
+    pub fn domain(&self) -> &str {
+        &self.domain_text
+    }
+
+    /// The cluster domain in lowercase wire format.
+    pub fn domain_wire(&self) -> &[u8] {
+        &self.domain_wire
+    }
+
+    /// Looks up a lowercase wire-format name. `label_starts[i]` is the offset of label `i` in
+    /// `name` (root excluded), so the wildcard test compares suffixes only on label boundaries.
+    /// Returns `None` for names that are not ours (to be forwarded).
+    pub fn lookup<'z>(&'z self, name: &[u8], label_starts: &[u8]) -> Option<Found<'z>> {
+        let labels = label_starts.len();
+        let under_domain = labels >= self.domain_labels
+            && name[usize::from(label_starts[labels - self.domain_labels])..]
+                == *self.domain_wire;
+        let cluster_domain_labels = under_domain.then_some(self.domain_labels);
+        if let Some(records) = self.exact.get(name) {
+            return Some(Found {
+                records,
+                cluster_domain_labels: if records.in_cluster_domain {
+                    cluster_domain_labels
+                } else {
+                    None
+                },
+            });
+        }
+        // `*.apps.<cd>`: at least one label before `apps` (labels >= domain + 2).
+        let apps_labels = self.domain_labels + 1;
+        if labels > apps_labels
+            && name[usize::from(label_starts[labels - apps_labels])..] == *self.apps_suffix
+        {
+            return Some(Found {
+                records: &self.ingress,
+                cluster_domain_labels,
+            });
+        }
+        None
+    }
+
+    /// Text-name convenience over [`ClusterZone::lookup`], for tests and diagnostics (allocates).
+    pub fn lookup_text(&self, name: &str) -> Option<&RecordSet> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let wire = text_to_wire(&name);
+        let mut starts = Vec::new();
+        let mut at = 0;
+        while at < wire.len() && wire[at] != 0 {
+            starts.push(u8::try_from(at).ok()?);
+            at += usize::from(wire[at]) + 1;
+        }
+        self.lookup(&wire, &starts).map(|found| found.records)
+    }
+}
+
+/// `a.b.c` -> `\x01a\x01b\x01c\x00`. Callers pass validated text.
+fn text_to_wire(text: &str) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(text.len() + 2);
+    for label in text.split('.').filter(|label| !label.is_empty()) {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label.as_bytes());
+    }
+    wire.push(0);
+    wire
+}
+
+/// The PTR owner name of an address in wire format: `4.3.2.1.in-addr.arpa` (RFC 1035 section 3.5)
+/// or the nibble form under `ip6.arpa` (RFC 3596 section 2.5).
+pub fn reverse_name(addr: IpAddr) -> Box<[u8]> {
+    let mut text = String::with_capacity(72);
+    match addr {
+        IpAddr::V4(v4) => {
+            for octet in v4.octets().iter().rev() {
+                text.push_str(&format!("{octet}."));
+            }
+            text.push_str("in-addr.arpa");
+        }
+        IpAddr::V6(v6) => {
+            for octet in v6.octets().iter().rev() {
+                text.push_str(&format!("{:x}.{:x}.", octet & 0xf, octet >> 4));
+            }
+            text.push_str("ip6.arpa");
+        }
+    }
+    text_to_wire(&text).into_boxed_slice()
+}
+
+fn check_label(field: &'static str, value: &str) -> Result<(), ZoneError> {
+    let reason = if value.is_empty() {
+        Some("it is empty")
+    } else if value.len() > 63 {
+        Some("it is longer than 63 characters")
+    } else if value.starts_with('-') || value.ends_with('-') {
+        Some("it starts or ends with '-'")
+    } else if value.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some("it contains uppercase letters")
+    } else if !value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        Some("it contains a character other than a-z, 0-9 and '-'")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(ZoneError::InvalidLabel {
+            field,
+            value: value.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn check_domain(value: &str) -> Result<(), ZoneError> {
+    let fail = |reason| {
+        Err(ZoneError::InvalidDomain {
+            value: value.to_owned(),
+            reason,
+        })
+    };
+    if value.is_empty() {
+        return fail("it is empty");
+    }
+    if value.ends_with('.') {
+        return fail("it ends with a dot");
+    }
+    for label in value.split('.') {
+        if let Err(ZoneError::InvalidLabel { reason, .. }) = check_label("base_domain", label) {
+            return fail(reason);
+        }
+    }
+    Ok(())
+}
+
+/// The zone currently served. Readers get a lock-free snapshot; [`ZoneHandle::replace`] swaps in
+/// a new one atomically, so every query sees either the old or the new zone, never a mix, and
+/// none waits.
+#[derive(Debug, Clone)]
+pub struct ZoneHandle {
+    current: Arc<ArcSwap<ClusterZone>>,
+}
+
+impl ZoneHandle {
+    pub fn new(zone: ClusterZone) -> Self {
+        ZoneHandle {
+            current: Arc::new(ArcSwap::from_pointee(zone)),
+        }
+    }
+
+    /// The snapshot to answer one query (or one batch) from. Cheap and allocation free; hold it
+    /// only briefly, a held guard keeps the old zone alive after a replace.
+    pub fn load(&self) -> arc_swap::Guard<Arc<ClusterZone>> {
+        self.current.load()
+    }
+
+    /// Atomically replaces the served zone.
+    pub fn replace(&self, zone: ClusterZone) {
+        self.current.store(Arc::new(zone));
+    }
+}
