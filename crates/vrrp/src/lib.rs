@@ -17,4 +17,6 @@ pub mod timers;
 pub mod vrid;
 
 pub use packet::{Advertisement, Auth, ChecksumForm, ParseError, Version};
-pub use router::{Action, Counters, Event, RouterConfig, State, TtlPolicy};
+pub use router::{
+    Action, Counters, Event, MasterInfo, Received, Router, RouterConfig, State, TtlPolicy,
+};
