@@ -1,1 +1,385 @@
-//! See lib.rs.
+//! The TOML configuration: raw serde structures, then one validation pass that produces a
+//! [`Config`] with every default applied and every value resolved (VRIDs derived, durations
+//! parsed, authentication encoded).
+//!
+//! Nothing here touches the network or the file system beyond reading the file: a config that
+//! loads is one the daemon can start with, except for what only the running host can tell
+//! (interface detection, the interface's primary address).
+//!
+//! Every refusal is a [`Diagnostic`] naming `file:line:column`, the key and what would be
+//! accepted; see docs/configuration.md for the reference of every key.
+
+mod duration;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vipd_vrrp::{Auth, ChecksumForm, RouterConfig, TtlPolicy, Version};
+
+pub use duration::parse_duration;
+
+/// Where the daemon looks for its configuration when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/vipd/vipd.toml";
+
+/// A validated configuration. Every field is resolved; nothing is left for the daemon to default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was loaded from (or the name given to [`Config::parse`]), for messages.
+    pub source: PathBuf,
+    /// `cluster_name`: the OpenShift cluster name, input of the VRID derivation.
+    pub cluster_name: String,
+    /// `base_domain`, when given. The cluster domain is `<cluster_name>.<base_domain>`.
+    pub base_domain: Option<String>,
+    /// `[[instance]]`, in file order.
+    pub instances: Vec<InstanceConfig>,
+    /// `[[check]]`, validated, in file order.
+    pub checks: Vec<crate::health::CheckSpec>,
+    /// `[dns]`; `None` = the DNS server is off.
+    pub dns: Option<DnsConfig>,
+    /// `[http]`; `None` = no HTTP endpoint.
+    pub http: Option<HttpConfig>,
+    /// `[control]`; always present (defaults apply).
+    pub control: ControlConfig,
+    /// Accepted but suspicious settings (e.g. a VRRPv2 password longer than 8 bytes). The daemon
+    /// logs them at start; `vipd check-config` prints them.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// IP address family of an instance (all its VIPs share one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        })
+    }
+}
+
+/// Where an instance's VRID came from (shown by `vipd check-config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VridSource {
+    /// `vrid = N` in the file.
+    Configured,
+    /// Derived with OpenShift's fletcher8 from this string (`<cluster_name>-<instance name>`).
+    Derived(String),
+}
+
+/// One `[[instance]]`: a virtual router.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceConfig {
+    /// `name`: unique; part of the derived VRID input and of log lines and metrics.
+    pub name: String,
+    /// `vrid`, or derived from `<cluster_name>-<name>`; 1..=255.
+    pub vrid: u8,
+    pub vrid_source: VridSource,
+    /// `vips`: at least one, all of `family`, no duplicates.
+    pub vips: Vec<IpAddr>,
+    pub family: Family,
+    /// `interface`; `None` = detect from the VIP's subnet at start.
+    pub interface: Option<String>,
+    /// `priority`, 1..=255 (default 100).
+    pub priority: u8,
+    /// `advert_interval` (default 1 s); representable in the chosen version's wire field.
+    pub advert_interval: Duration,
+    /// `version` (default 3).
+    pub version: Version,
+    /// From `password` (v2 only): PASS with the first 8 bytes, zero-padded; else `Auth::None`.
+    pub auth: Auth,
+    /// Checksum form sent for VRRPv3 over IPv4 (`checksum`, default pseudo-header).
+    /// Resolved to `Plain` for v2 and `PseudoHeader` for IPv6, the only forms those allow.
+    pub checksum: ChecksumForm,
+    /// `preempt` (default true).
+    pub preempt: bool,
+    /// `unicast_source`; `None` = the interface's primary address of this family.
+    pub unicast_source: Option<IpAddr>,
+    /// `unicast_peers`; empty = multicast (224.0.0.18 / ff02::12).
+    pub peers: Vec<IpAddr>,
+    /// Accepted received TTL / hop limit range, inclusive (`ttl_min`, `ttl_max`).
+    pub ttl: (u8, u8),
+    /// `announce_count`: GARPs / unsolicited NAs per burst (default 5).
+    pub announce_count: u32,
+    /// `announce_repeat_after` (default 5 s); `None` = "0s" = no second burst.
+    pub announce_repeat_after: Option<Duration>,
+    /// `announce_refresh` (default 60 s); `None` = "0s" = no periodic announcement.
+    pub announce_refresh: Option<Duration>,
+    /// `resign_wait` (default 3 s): make-before-break bound on shutdown.
+    pub resign_wait: Duration,
+    /// `track`: health checks that change the effective priority.
+    pub track: Vec<TrackConfig>,
+}
+
+impl InstanceConfig {
+    /// True when adverts go to `peers` rather than the VRRP multicast group.
+    pub fn is_unicast(&self) -> bool {
+        !self.peers.is_empty()
+    }
+
+    /// The receive TTL check in the form the protocol core takes.
+    pub fn ttl_policy(&self) -> TtlPolicy {
+        match self.ttl {
+            (255, 255) => TtlPolicy::Require255,
+            (min, max) => TtlPolicy::Range { min, max },
+        }
+    }
+
+    /// The protocol core's configuration, once the driver knows the address adverts are sent
+    /// from (`unicast_source` or the interface's primary address; IPv6: link-local).
+    pub fn router_config(&self, primary_address: IpAddr) -> RouterConfig {
+        RouterConfig {
+            version: self.version,
+            vrid: self.vrid,
+            priority: self.priority,
+            advert_interval: self.advert_interval,
+            primary_address,
+            vips: self.vips.clone(),
+            preempt: self.preempt,
+            auth: self.auth,
+            send_checksum: self.checksum,
+            ttl_policy: self.ttl_policy(),
+            resign_wait: self.resign_wait,
+            announce_repeat_after: self.announce_repeat_after,
+            announce_refresh: self.announce_refresh,
+        }
+    }
+}
+
+/// One `track` entry of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackConfig {
+    /// Name of a `[[check]]`.
+    pub check: String,
+    /// keepalived semantics: added to the priority while the check is good (negative: subtracted
+    /// while bad); 0 = a failing check puts the instance in FAULT. -253..=253;
+    /// default: the check's own `weight`.
+    pub weight: i32,
+}
+
+/// `[dns]`: the cluster DNS server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsConfig {
+    /// `<cluster_name>.<base_domain>`, lower case, without the trailing dot.
+    pub cluster_domain: String,
+    /// `listen` (default `0.0.0.0:53` and `[::]:53`), UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// `resolv_conf`: where the upstream name servers are read from.
+    pub resolv_conf: PathBuf,
+    /// `ttl` of local answers, seconds (default 30).
+    pub ttl: u32,
+    /// `max_udp_size` (default 512): larger answers are truncated, clients retry over TCP.
+    pub max_udp_size: u16,
+    /// Addresses for `api.<cd>` and `api-int.<cd>`, from `api_vips` or the `api_instances`.
+    pub api_vips: Vec<IpAddr>,
+    /// Addresses for `*.apps.<cd>`, from `ingress_vips` or the `ingress_instances`.
+    pub ingress_vips: Vec<IpAddr>,
+    /// `allow`: client networks answered; empty = everyone.
+    pub allow: Vec<Cidr>,
+    /// `[[dns.node]]`: node names and their addresses (A/AAAA and PTR).
+    pub nodes: Vec<DnsNode>,
+}
+
+/// One `[[dns.node]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsNode {
+    /// Short host name (one DNS label, lower case), served as `<name>` and `<name>.<cd>`.
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+/// An address prefix such as `192.0.2.0/24` or `2001:db8::/32` (host bits must be zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    pub network: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl Cidr {
+    /// Parses `address/prefix`; a bare address is a host prefix (/32 or /128).
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let (addr_text, prefix_text) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let network: IpAddr = addr_text
+            .parse()
+            .map_err(|_| format!("{addr_text:?} is not an IP address"))?;
+        let max = match network {
+            IpAddr::V4(_) => 32u8,
+            IpAddr::V6(_) => 128u8,
+        };
+        let prefix_len = match prefix_text {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => return Err(format!("prefix length {p:?} is not a number in 0..={max}")),
+            },
+        };
+        let cidr = Cidr {
+            network,
+            prefix_len,
+        };
+        if cidr.mask(network) != network {
+            return Err(format!(
+                "{text} has host bits set; the network is {}/{prefix_len}",
+                cidr.mask(network)
+            ));
+        }
+        Ok(cidr)
+    }
+
+    /// True when `addr` is inside this prefix (never across families).
+    pub fn contains(&self, addr: &IpAddr) -> bool {
+        Family::of(addr) == Family::of(&self.network) && self.mask(*addr) == self.network
+    }
+
+    fn mask(&self, addr: IpAddr) -> IpAddr {
+        match addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                IpAddr::V4((bits & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                IpAddr::V6((bits & mask).into())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix_len)
+    }
+}
+
+/// `[http]`: `/health`, `/ready` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// `listen` (default `0.0.0.0:18080`, the port OpenShift's liveness probe uses).
+    pub listen: SocketAddr,
+}
+
+/// `[control]`: the local control socket used by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// `socket` (default `/run/vipd/vipd.sock`).
+    pub socket: PathBuf,
+}
+
+/// One problem found in a configuration file, located to the character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based line and column (in characters) of the offending key or value.
+    pub line: usize,
+    pub column: usize,
+    /// Which key: e.g. `instance "api": vips`, `dns: api_instances`.
+    pub key: String,
+    /// What is wrong and what would be accepted.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.key,
+            self.message
+        )
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read the configuration file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// One or more problems; each renders as `file:line:column: key: message` on its own line.
+    #[error("{}", DiagnosticList(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+impl ConfigError {
+    /// The located problems (empty for a read error).
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            ConfigError::Read { .. } => &[],
+            ConfigError::Invalid(d) => d,
+        }
+    }
+}
+
+struct DiagnosticList<'a>(&'a [Diagnostic]);
+
+impl fmt::Display for DiagnosticList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates `text`; `path` is only used in messages and recorded in [`Config::source`].
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        validate::parse(text, path.as_ref())
+    }
+
+    /// The cluster domain `<cluster_name>.<base_domain>`, when `base_domain` is set.
+    pub fn cluster_domain(&self) -> Option<String> {
+        self.base_domain
+            .as_ref()
+            .map(|b| format!("{}.{}", self.cluster_name, b))
+    }
+
+    /// The instance called `name`.
+    pub fn instance(&self, name: &str) -> Option<&InstanceConfig> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+}

@@ -1,0 +1,89 @@
+//! The file as written: serde structures with spans, no defaults applied, no checks beyond types.
+//! `deny_unknown_fields` everywhere so a misspelt key is an error, not a silent default.
+//! Integers are read as `i64` so that range errors come from validation, with the accepted range.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub cluster_name: S<String>,
+    pub base_domain: Option<S<String>>,
+    #[serde(default)]
+    pub instance: Vec<S<RawInstance>>,
+    #[serde(default)]
+    pub check: Vec<S<crate::health::CheckConfig>>,
+    pub dns: Option<S<RawDns>>,
+    pub http: Option<S<RawHttp>>,
+    pub control: Option<S<RawControl>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstance {
+    pub name: S<String>,
+    pub vips: S<Vec<S<String>>>,
+    pub interface: Option<S<String>>,
+    pub vrid: Option<S<i64>>,
+    pub priority: Option<S<i64>>,
+    pub advert_interval: Option<S<String>>,
+    pub version: Option<S<i64>>,
+    pub password: Option<S<String>>,
+    pub checksum: Option<S<String>>,
+    pub preempt: Option<bool>,
+    pub unicast_source: Option<S<String>>,
+    pub unicast_peers: Option<S<Vec<S<String>>>>,
+    pub ttl_min: Option<S<i64>>,
+    pub ttl_max: Option<S<i64>>,
+    pub announce_count: Option<S<i64>>,
+    pub announce_repeat_after: Option<S<String>>,
+    pub announce_refresh: Option<S<String>>,
+    pub resign_wait: Option<S<String>>,
+    #[serde(default)]
+    pub track: Vec<S<RawTrack>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrack {
+    pub check: S<String>,
+    pub weight: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    pub listen: Option<S<Vec<S<String>>>>,
+    pub resolv_conf: Option<S<String>>,
+    pub ttl: Option<S<i64>>,
+    pub max_udp_size: Option<S<i64>>,
+    pub api_instances: Option<S<Vec<S<String>>>>,
+    pub ingress_instances: Option<S<Vec<S<String>>>>,
+    pub api_vips: Option<S<Vec<S<String>>>>,
+    pub ingress_vips: Option<S<Vec<S<String>>>>,
+    pub allow: Option<S<Vec<S<String>>>>,
+    #[serde(default)]
+    pub node: Vec<S<RawDnsNode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnsNode {
+    pub name: S<String>,
+    pub addresses: S<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    pub socket: Option<S<String>>,
+}
