@@ -151,8 +151,9 @@ pub fn answer(
     let ours = max_udp_size.max(MIN_UDP_SIZE);
 
     if opcode != 0 {
-        return Writer::new(query, out, limit, &question, edns, ours)
-            .map_or(Outcome::Drop, |w| w.finish_empty(RCODE_NOTIMP as u16, false));
+        return Writer::new(query, out, limit, &question, edns, ours).map_or(Outcome::Drop, |w| {
+            w.finish_empty(RCODE_NOTIMP as u16, false)
+        });
     }
     if let Some(edns) = edns {
         if edns.version > 0 {
@@ -277,7 +278,13 @@ fn skip_name(msg: &[u8], mut pos: usize) -> Result<usize, Malformed> {
         match len & 0xC0 {
             0x00 if len == 0 => return Ok(pos + 1),
             0x00 => pos += 1 + usize::from(len),
-            0xC0 => return if pos + 2 <= msg.len() { Ok(pos + 2) } else { Err(Malformed) },
+            0xC0 => {
+                return if pos + 2 <= msg.len() {
+                    Ok(pos + 2)
+                } else {
+                    Err(Malformed)
+                }
+            }
             _ => return Err(Malformed),
         }
     }
@@ -326,8 +333,7 @@ impl<'a> Writer<'a> {
         out[..2].copy_from_slice(&query[..2]);
         out[4..6].copy_from_slice(&1u16.to_be_bytes());
         out[HEADER_LEN..question.end].copy_from_slice(&query[HEADER_LEN..question.end]);
-        let flags =
-            FLAG_QR | (read_u16(query, 2) & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | FLAG_RA;
+        let flags = FLAG_QR | (read_u16(query, 2) & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | FLAG_RA;
         Some(Writer {
             out,
             pos: question.end,
@@ -438,13 +444,11 @@ impl<'a> Writer<'a> {
                 let domain = HEADER_LEN as u16 + u16::from(domain_at);
                 let pointer = (0xC000 | domain).to_be_bytes();
                 let mut timers = [0u8; 20];
-                for (slot, value) in timers.chunks_exact_mut(4).zip([
-                    1,
-                    SOA_REFRESH,
-                    SOA_RETRY,
-                    SOA_EXPIRE,
-                    ttl,
-                ]) {
+                for (slot, value) in
+                    timers
+                        .chunks_exact_mut(4)
+                        .zip([1, SOA_REFRESH, SOA_RETRY, SOA_EXPIRE, ttl])
+                {
                     slot.copy_from_slice(&value.to_be_bytes());
                 }
                 let soa: [&[u8]; 5] = [b"\x04vipd", &pointer, b"\x0ahostmaster", &pointer, &timers];

@@ -251,8 +251,7 @@ impl ClusterZone {
     pub fn lookup<'z>(&'z self, name: &[u8], label_starts: &[u8]) -> Option<Found<'z>> {
         let labels = label_starts.len();
         let under_domain = labels >= self.domain_labels
-            && name[usize::from(label_starts[labels - self.domain_labels])..]
-                == *self.domain_wire;
+            && name[usize::from(label_starts[labels - self.domain_labels])..] == *self.domain_wire;
         let cluster_domain_labels = under_domain.then_some(self.domain_labels);
         if let Some(records) = self.exact.get(name) {
             return Some(Found {
