@@ -1,0 +1,278 @@
+//! VIP management over rtnetlink: add, remove, check and watch addresses.
+//!
+//! IPv4 VIPs are /32 with the label `<ifname>:vip`, IPv6 VIPs /128 with IFA_F_NODAD and a
+//! preferred lifetime of 0 (valid forever), which the kernel reports as `deprecated`:
+//! - the /32 and /128 add no prefix route, so the node's routing does not change when the VIP
+//!   moves;
+//! - OpenShift's keepalived gives IPv4 VIPs the label `vip`. The kernel stores whatever label it
+//!   is given, but iproute2 refuses to add or filter by a label that is not the device name or
+//!   `<dev>:<suffix>`, and `ifconfig`-era tools read `<dev>:<suffix>` as an alias, so `vip` alone
+//!   makes the address unmanageable with `ip addr ... label`. `<ifname>:vip` keeps the `vip`
+//!   marker that `ip addr show` users grep for while staying valid for iproute2. Labels are at
+//!   most 15 bytes (IFNAMSIZ - 1); for long interface names the label is the interface name
+//!   alone, which is what the kernel uses when no label is given.
+//! - NODAD: a VIP moving between nodes is expected to exist elsewhere for a moment; DAD would
+//!   leave it `tentative` or `dadfailed` and unusable.
+//! - deprecated: the node must never pick the VIP as the source of its own connections, or they
+//!   break when the VIP moves away (RFC 4862 5.5.4).
+
+use std::net::IpAddr;
+
+use futures_util::StreamExt;
+use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, CacheInfo};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::{Handle, MulticastGroup};
+use tokio::sync::mpsc;
+
+use crate::net::iface::{self, message_address, message_flags};
+use crate::net::NetError;
+
+/// The label suffix of IPv4 VIPs, after OpenShift's keepalived `label vip`.
+pub const VIP_LABEL_SUFFIX: &str = "vip";
+/// Kernel limit on label length (IFNAMSIZ 16, including the NUL).
+const MAX_LABEL_LEN: usize = 15;
+/// INFINITY_LIFE_TIME: a valid lifetime of "forever".
+const LIFETIME_FOREVER: u32 = u32::MAX;
+/// How many address events may wait for the daemon before the watcher drops new ones.
+const WATCH_QUEUE: usize = 256;
+
+/// An address appeared on or disappeared from an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressEvent {
+    pub kind: AddressEventKind,
+    pub ifindex: u32,
+    pub address: IpAddr,
+    pub prefix_len: u8,
+}
+
+/// Whether an [`AddressEvent`] is an addition (RTM_NEWADDR, also sent when flags or lifetimes of
+/// an existing address change) or a deletion (RTM_DELADDR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressEventKind {
+    Added,
+    Removed,
+}
+
+/// Adds, removes and checks VIPs; owns one rtnetlink connection whose task is spawned on the
+/// current tokio runtime.
+#[derive(Debug, Clone)]
+pub struct VipManager {
+    handle: Handle,
+}
+
+/// The IPv4 label for a VIP on `ifname` (see the module documentation).
+pub fn vip_label(ifname: &str) -> String {
+    let label = format!("{ifname}:{VIP_LABEL_SUFFIX}");
+    if label.len() <= MAX_LABEL_LEN {
+        label
+    } else {
+        ifname.to_owned()
+    }
+}
+
+fn host_prefix(vip: IpAddr) -> u8 {
+    match vip {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+fn check_vip(vip: IpAddr) -> Result<(), NetError> {
+    let reason = if vip.is_unspecified() {
+        Some("it is the unspecified address")
+    } else if vip.is_multicast() {
+        Some("it is a multicast address")
+    } else if vip.is_loopback() {
+        Some("it is a loopback address")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(NetError::BadVip { vip, reason }),
+        None => Ok(()),
+    }
+}
+
+impl VipManager {
+    /// Opens the rtnetlink connection. Must be called inside a tokio runtime.
+    pub async fn new() -> Result<Self, NetError> {
+        Ok(VipManager {
+            handle: iface::connect()?,
+        })
+    }
+
+    async fn ifname(&self, ifindex: u32) -> String {
+        nix::net::if_::if_indextoname(ifindex)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| format!("if{ifindex}"))
+    }
+
+    /// The kernel's messages for `vip` on `ifindex` (normally zero or one).
+    async fn find(&self, ifindex: u32, vip: IpAddr) -> Result<Vec<AddressMessage>, NetError> {
+        let msgs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute()
+            .filter_map(|m| async move { Some(m) })
+            .collect::<Vec<_>>()
+            .await;
+        let mut found = Vec::new();
+        for m in msgs {
+            let m = m.map_err(|e| {
+                NetError::netlink(format!("listing addresses of interface index {ifindex}"), e)
+            })?;
+            if message_address(&m) == Some(vip) {
+                found.push(m);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether `vip` is configured on interface `ifindex` (with any prefix length).
+    pub async fn present(&self, ifindex: u32, vip: IpAddr) -> Result<bool, NetError> {
+        Ok(!self.find(ifindex, vip).await?.is_empty())
+    }
+
+    /// Adds `vip` to interface `ifindex` (see the module documentation for prefix, label and
+    /// flags). Idempotent: an IPv4 VIP already present is left alone; an IPv6 VIP is replaced,
+    /// which also repairs the flags and lifetimes of one added by someone else.
+    pub async fn add(&self, ifindex: u32, vip: IpAddr) -> Result<(), NetError> {
+        check_vip(vip)?;
+        let ifname = self.ifname(ifindex).await;
+        let prefix = host_prefix(vip);
+        let op = format!("adding VIP {vip}/{prefix} to {ifname} (index {ifindex})");
+        let mut request = self.handle.address().add(ifindex, vip, prefix);
+        match vip {
+            IpAddr::V4(_) => {
+                if self.present(ifindex, vip).await? {
+                    return Ok(());
+                }
+                request
+                    .message_mut()
+                    .attributes
+                    .push(AddressAttribute::Label(vip_label(&ifname)));
+            }
+            IpAddr::V6(_) => {
+                let msg = request.message_mut();
+                msg.attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+                let mut lifetimes = CacheInfo::default();
+                lifetimes.ifa_preferred = 0;
+                lifetimes.ifa_valid = LIFETIME_FOREVER;
+                msg.attributes.push(AddressAttribute::CacheInfo(lifetimes));
+                request = request.replace();
+            }
+        }
+        match request.execute().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = NetError::netlink(op, e);
+                // EEXIST: added concurrently between our check and the request.
+                if err.errno() == Some(nix::libc::EEXIST) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Removes `vip` from interface `ifindex`, whatever prefix length it was added with.
+    /// Idempotent: an absent VIP is not an error.
+    pub async fn remove(&self, ifindex: u32, vip: IpAddr) -> Result<(), NetError> {
+        for found in self.find(ifindex, vip).await? {
+            // Delete exactly what the kernel listed: it matches IPv4 deletions on prefix length
+            // and label too, so a hand-built message could miss an address added differently.
+            let mut msg = AddressMessage::default();
+            msg.header = found.header.clone();
+            msg.attributes = found
+                .attributes
+                .iter()
+                .filter(|a| {
+                    matches!(
+                        a,
+                        AddressAttribute::Address(_)
+                            | AddressAttribute::Local(_)
+                            | AddressAttribute::Label(_)
+                    )
+                })
+                .cloned()
+                .collect();
+            if let Err(e) = self.handle.address().del(msg).execute().await {
+                let ifname = self.ifname(ifindex).await;
+                let err = NetError::netlink(
+                    format!(
+                        "removing VIP {vip}/{} from {ifname} (index {ifindex})",
+                        found.header.prefix_len
+                    ),
+                    e,
+                );
+                // EADDRNOTAVAIL / ENOENT: removed concurrently, which is what we wanted.
+                if !matches!(
+                    err.errno(),
+                    Some(nix::libc::EADDRNOTAVAIL | nix::libc::ENOENT)
+                ) {
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Subscribes to address additions and deletions on every interface (RTNLGRP_IPV4_IFADDR and
+    /// RTNLGRP_IPV6_IFADDR), so the daemon can restore a VIP someone deleted while it is Master.
+    /// The channel closes if the netlink socket fails. Events can be lost if the kernel's
+    /// socket buffer overflows (ENOBUFS) or the channel is full, so the daemon should also check
+    /// `present` periodically.
+    pub async fn watch(&self) -> Result<mpsc::Receiver<AddressEvent>, NetError> {
+        let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ])
+        .map_err(|e| NetError::io("subscribing to netlink address notifications", e))?;
+        let conn_task = tokio::spawn(conn);
+        let (tx, rx) = mpsc::channel(WATCH_QUEUE);
+        tokio::spawn(async move {
+            while let Some((message, _)) = messages.next().await {
+                let NetlinkPayload::InnerMessage(inner) = message.payload else {
+                    continue;
+                };
+                let (kind, msg) = match inner {
+                    RouteNetlinkMessage::NewAddress(m) => (AddressEventKind::Added, m),
+                    RouteNetlinkMessage::DelAddress(m) => (AddressEventKind::Removed, m),
+                    _ => continue,
+                };
+                let Some(address) = message_address(&msg) else {
+                    continue;
+                };
+                let event = AddressEvent {
+                    kind,
+                    ifindex: msg.header.index,
+                    address,
+                    prefix_len: msg.header.prefix_len,
+                };
+                match tx.try_send(event) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(event)) => {
+                        tracing::warn!(?event, "address watch queue full, event dropped");
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+            conn_task.abort();
+        });
+        Ok(rx)
+    }
+
+    /// The IFA_F_* flags of `vip` on `ifindex`, when present (diagnostics and tests).
+    pub async fn flags(&self, ifindex: u32, vip: IpAddr) -> Result<Option<u32>, NetError> {
+        Ok(self
+            .find(ifindex, vip)
+            .await?
+            .first()
+            .map(|m| message_flags(m).bits()))
+    }
+}

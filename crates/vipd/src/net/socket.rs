@@ -1,0 +1,578 @@
+//! Raw IP protocol 112 sockets: one per VRRP instance and interface.
+//!
+//! The socket carries VRRP payloads only; the codec lives in `vipd_vrrp::packet`. What the
+//! kernel can do for us it does: a classic BPF filter drops other VRIDs before they are queued
+//! (so a busy segment with many clusters cannot grow our receive queue, a keepalived field
+//! problem), SO_BINDTODEVICE pins the instance to its interface, and TTL / hop limit 255 is set on
+//! every packet we send (RFC 9568 5.1.1.3 / 5.1.2.3; receivers drop anything else).
+
+use std::io;
+use std::io::IoSliceMut;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sys::socket::{
+    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn6, SockaddrStorage,
+};
+use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::net::iface;
+
+/// IANA protocol number of VRRP (RFC 9568 5.1.1.4).
+pub const IPPROTO_VRRP: i32 = 112;
+/// 224.0.0.18, the IPv4 VRRP group (RFC 9568 5.1.1.2).
+pub const MULTICAST_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// ff02::12, the IPv6 VRRP group (RFC 9568 5.1.2.2).
+pub const MULTICAST_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// TTL / hop limit of every VRRP packet (RFC 9568 5.1.1.3, 5.1.2.3).
+pub const VRRP_TTL: u32 = 255;
+/// DSCP CS6 ("network control"), the TOS keepalived and most routers put on adverts.
+const TOS_NETWORK_CONTROL: u32 = 0xc0;
+/// Enough for about 40 queued adverts (the kernel doubles it and charges skb overhead): a Backup
+/// only needs the latest advert, and a small queue bounds memory if the daemon stalls.
+const RECV_BUFFER_BYTES: usize = 32 * 1024;
+
+/// Address family of a VRRP instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// What `VrrpSocket::open` needs for one instance on one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketConfig {
+    pub ifname: String,
+    pub ifindex: u32,
+    pub family: Family,
+    /// Only adverts for this VRID are queued (BPF filter).
+    pub vrid: u8,
+    /// IPv4: the interface's primary address, the source of every advert. IPv6: ignored unless it
+    /// is a link-local address of the interface; otherwise the interface's link-local is used
+    /// (RFC 9568 5.1.2.1: the source is the link-local address).
+    pub source: IpAddr,
+    /// Unicast peers; empty means multicast (the group is joined only then).
+    pub peers: Vec<IpAddr>,
+}
+
+/// Metadata of one received advert; the payload is in the caller's buffer, `buf[..len]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedPacket {
+    pub src: IpAddr,
+    /// The packet's destination: the group or our own unicast address.
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit as received.
+    pub ttl: u8,
+    pub ifindex: u32,
+    /// Length of the VRRP payload (IPv4 header and Ethernet padding removed).
+    pub len: usize,
+}
+
+/// A raw protocol-112 socket for one VRRP instance on one interface.
+#[derive(Debug)]
+pub struct VrrpSocket {
+    fd: AsyncFd<Socket>,
+    family: Family,
+    ifindex: u32,
+    ifname: String,
+    source: IpAddr,
+    malformed: AtomicU64,
+}
+
+fn context(what: &str, ifname: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("VRRP socket on {ifname}: {what}: {e}"))
+}
+
+fn ctx<'a>(ifname: &'a str, what: &'a str) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |e| context(what, ifname, e)
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// BPF for IPv4 raw sockets: the socket sees the IPv4 header, whose length varies with options,
+/// so the VRID offset is 4*IHL + 1 (the IHL load is BPF_MSH, made for exactly this).
+pub fn vrid_filter_v4(vrid: u8) -> [SockFilter; 5] {
+    [
+        // ldxb 4*([0]&0xf): X = IPv4 header length
+        SockFilter::new(0xb1, 0, 0, 0),
+        // ldb [x+1]: the VRID byte of the VRRP header
+        SockFilter::new(0x50, 0, 0, 1),
+        // jeq #vrid, accept, drop
+        SockFilter::new(0x15, 0, 1, u32::from(vrid)),
+        SockFilter::new(0x06, 0, 0, 0xffff),
+        SockFilter::new(0x06, 0, 0, 0),
+    ]
+}
+
+/// BPF for IPv6 raw sockets: the kernel hands over the payload only, the VRID is byte 1.
+pub fn vrid_filter_v6(vrid: u8) -> [SockFilter; 4] {
+    [
+        // ldb [1]
+        SockFilter::new(0x30, 0, 0, 1),
+        SockFilter::new(0x15, 0, 1, u32::from(vrid)),
+        SockFilter::new(0x06, 0, 0, 0xffff),
+        SockFilter::new(0x06, 0, 0, 0),
+    ]
+}
+
+/// The fields of a received IPv4 datagram that the receiver reports, and where its payload is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv4Datagram {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    pub payload: Range<usize>,
+}
+
+/// Locates the payload of an IPv4 datagram as a raw socket delivers it. The header length comes
+/// from IHL (options are legal, so never assume 20), and the end from the total length, so that
+/// Ethernet padding of short frames (60-byte minimum) is not taken for VRRP bytes.
+pub fn parse_ipv4(datagram: &[u8]) -> Result<Ipv4Datagram, String> {
+    if datagram.len() < 20 {
+        return Err(format!(
+            "IPv4 datagram of {} bytes is shorter than the 20-byte header",
+            datagram.len()
+        ));
+    }
+    let version = datagram[0] >> 4;
+    if version != 4 {
+        return Err(format!(
+            "IPv4 header version field is {version}, expected 4"
+        ));
+    }
+    let header_len = usize::from(datagram[0] & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
+    if header_len < 20 || header_len > total_len || total_len > datagram.len() {
+        return Err(format!(
+            "IPv4 header length {header_len} / total length {total_len} inconsistent with the \
+             {} bytes received",
+            datagram.len()
+        ));
+    }
+    let addr = |at: usize| {
+        Ipv4Addr::new(
+            datagram[at],
+            datagram[at + 1],
+            datagram[at + 2],
+            datagram[at + 3],
+        )
+    };
+    Ok(Ipv4Datagram {
+        src: addr(12),
+        dst: addr(16),
+        ttl: datagram[8],
+        payload: header_len..total_len,
+    })
+}
+
+impl VrrpSocket {
+    /// The VRRP multicast group of a family.
+    pub fn multicast_group(family: Family) -> IpAddr {
+        match family {
+            Family::V4 => IpAddr::V4(MULTICAST_V4),
+            Family::V6 => IpAddr::V6(MULTICAST_V6),
+        }
+    }
+
+    /// Opens a raw proto-112 socket for one instance on one interface. Must be called inside a
+    /// tokio runtime (the socket is registered with its reactor).
+    pub fn open(cfg: &SocketConfig) -> io::Result<Self> {
+        let name = cfg.ifname.as_str();
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(format!(
+                "VRRP socket on {name}: must be opened inside a tokio runtime"
+            )));
+        }
+        if let Some(peer) = cfg.peers.iter().find(|p| Family::of(**p) != cfg.family) {
+            return Err(invalid(format!(
+                "VRRP socket on {name}: unicast peer {peer} is not of the instance's address family"
+            )));
+        }
+        let (domain, source) = match cfg.family {
+            Family::V4 => match cfg.source {
+                IpAddr::V4(v4) if !v4.is_unspecified() && !v4.is_multicast() => {
+                    (Domain::IPV4, IpAddr::V4(v4))
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "VRRP socket on {name}: source {other} is not a usable IPv4 address; \
+                         expected the interface's primary IPv4 address"
+                    )))
+                }
+            },
+            Family::V6 => (Domain::IPV6, IpAddr::V6(Self::v6_source(cfg)?)),
+        };
+        let socket =
+            Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_VRRP))).map_err(ctx(
+                name,
+                "creating a raw IP protocol 112 socket (needs CAP_NET_RAW)",
+            ))?;
+        socket
+            .set_nonblocking(true)
+            .map_err(ctx(name, "O_NONBLOCK"))?;
+        socket
+            .bind_device(Some(name.as_bytes()))
+            .map_err(ctx(name, "SO_BINDTODEVICE"))?;
+        socket
+            .set_recv_buffer_size(RECV_BUFFER_BYTES)
+            .map_err(ctx(name, "SO_RCVBUF"))?;
+        match (cfg.family, source) {
+            (Family::V4, IpAddr::V4(src)) => {
+                socket
+                    .attach_filter(&vrid_filter_v4(cfg.vrid))
+                    .map_err(ctx(name, "SO_ATTACH_FILTER"))?;
+                socket.set_ttl_v4(VRRP_TTL).map_err(ctx(name, "IP_TTL"))?;
+                socket
+                    .set_multicast_ttl_v4(VRRP_TTL)
+                    .map_err(ctx(name, "IP_MULTICAST_TTL"))?;
+                socket
+                    .set_multicast_loop_v4(false)
+                    .map_err(ctx(name, "IP_MULTICAST_LOOP"))?;
+                socket
+                    .set_tos_v4(TOS_NETWORK_CONTROL)
+                    .map_err(ctx(name, "IP_TOS"))?;
+                socket
+                    .set_multicast_if_v4(&src)
+                    .map_err(ctx(name, "IP_MULTICAST_IF"))?;
+                socket
+                    .bind(&SocketAddr::V4(SocketAddrV4::new(src, 0)).into())
+                    .map_err(ctx(
+                        name,
+                        &format!("binding to source {src} (is it an address of {name}?)"),
+                    ))?;
+                if cfg.peers.is_empty() {
+                    socket
+                        .join_multicast_v4_n(
+                            &MULTICAST_V4,
+                            &socket2::InterfaceIndexOrAddress::Index(cfg.ifindex),
+                        )
+                        .map_err(ctx(name, "joining 224.0.0.18 (IP_ADD_MEMBERSHIP)"))?;
+                }
+            }
+            (_, src) => {
+                socket
+                    .attach_filter(&vrid_filter_v6(cfg.vrid))
+                    .map_err(ctx(name, "SO_ATTACH_FILTER"))?;
+                socket
+                    .set_unicast_hops_v6(VRRP_TTL)
+                    .map_err(ctx(name, "IPV6_UNICAST_HOPS"))?;
+                socket
+                    .set_multicast_hops_v6(VRRP_TTL)
+                    .map_err(ctx(name, "IPV6_MULTICAST_HOPS"))?;
+                socket
+                    .set_multicast_loop_v6(false)
+                    .map_err(ctx(name, "IPV6_MULTICAST_LOOP"))?;
+                socket
+                    .set_multicast_if_v6(cfg.ifindex)
+                    .map_err(ctx(name, "IPV6_MULTICAST_IF"))?;
+                socket
+                    .set_tclass_v6(TOS_NETWORK_CONTROL)
+                    .map_err(ctx(name, "IPV6_TCLASS"))?;
+                setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)
+                    .map_err(|e| ctx(name, "IPV6_RECVPKTINFO")(e.into()))?;
+                setsockopt(&socket, sockopt::Ipv6RecvHopLimit, &true)
+                    .map_err(|e| ctx(name, "IPV6_RECVHOPLIMIT")(e.into()))?;
+                // The link-local address may still be tentative (DAD runs for about a second after
+                // the link comes up); binding to it anyway lets the daemon start with the link.
+                socket
+                    .set_freebind_v6(true)
+                    .map_err(ctx(name, "IPV6_FREEBIND"))?;
+                let IpAddr::V6(v6) = src else {
+                    return Err(invalid(format!(
+                        "VRRP socket on {name}: IPv6 source expected"
+                    )));
+                };
+                socket
+                    .bind(&SocketAddr::V6(SocketAddrV6::new(v6, 0, 0, cfg.ifindex)).into())
+                    .map_err(ctx(name, &format!("binding to link-local source {v6}")))?;
+                if cfg.peers.is_empty() {
+                    socket
+                        .join_multicast_v6(&MULTICAST_V6, cfg.ifindex)
+                        .map_err(ctx(name, "joining ff02::12 (IPV6_JOIN_GROUP)"))?;
+                }
+            }
+        }
+        // SAFETY: socket2::Socket owns its descriptor: it stays open, and `as_raw_fd` returns
+        // the same one, until the Socket (here the AsyncFd that owns it) is dropped.
+        let fd = unsafe {
+            AsyncFd::register_with_interest(socket, Interest::READABLE | Interest::WRITABLE)
+        }
+        .map_err(|e| context("registering with the tokio reactor", name, e.into()))?;
+        Ok(VrrpSocket {
+            fd,
+            family: cfg.family,
+            ifindex: cfg.ifindex,
+            ifname: cfg.ifname.clone(),
+            source,
+            malformed: AtomicU64::new(0),
+        })
+    }
+
+    fn v6_source(cfg: &SocketConfig) -> io::Result<Ipv6Addr> {
+        if let IpAddr::V6(v6) = cfg.source {
+            if (v6.segments()[0] & 0xffc0) == 0xfe80 {
+                return Ok(v6);
+            }
+        }
+        let basics = iface::link_basics(cfg.ifindex)
+            .map_err(|e| context("looking up the link-local address", &cfg.ifname, e))?;
+        basics.link_local_v6.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!(
+                    "VRRP socket on {}: the interface has no IPv6 link-local address, which RFC \
+                     9568 5.1.2.1 requires as the advert source (is IPv6 disabled on it?)",
+                    cfg.ifname
+                ),
+            )
+        })
+    }
+
+    /// The source address of our adverts (the IPv6 link-local in use, needed for the checksum).
+    pub fn source(&self) -> IpAddr {
+        self.source
+    }
+
+    /// How many received datagrams were dropped as malformed or truncated since opening.
+    pub fn malformed(&self) -> u64 {
+        self.malformed.load(Ordering::Relaxed)
+    }
+
+    fn drop_malformed(&self, why: &str) {
+        self.malformed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(interface = %self.ifname, "dropping malformed VRRP datagram: {why}");
+    }
+
+    /// Receives one packet for this VRID: `buf[..len]` is the VRRP payload. Datagrams from our
+    /// own source address are skipped, malformed or truncated ones counted (see [`malformed`])
+    /// and skipped, so the only errors are socket errors.
+    ///
+    /// [`malformed`]: VrrpSocket::malformed
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<ReceivedPacket> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let got = guard.try_io(|fd| self.recv_once(fd.get_ref(), buf));
+            match got {
+                Err(_would_block) => continue,
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(None)) => continue,
+                Ok(Ok(Some(packet))) => {
+                    if packet.src == self.source {
+                        continue;
+                    }
+                    return Ok(packet);
+                }
+            }
+        }
+    }
+
+    /// One recvmsg; `Ok(None)` means the datagram was dropped.
+    fn recv_once(&self, socket: &Socket, buf: &mut [u8]) -> io::Result<Option<ReceivedPacket>> {
+        let fd = socket.as_raw_fd();
+        match self.family {
+            Family::V4 => {
+                let (n, truncated) = {
+                    let mut iov = [IoSliceMut::new(buf)];
+                    let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, None, MsgFlags::empty())
+                        .map_err(io::Error::from)?;
+                    (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC))
+                };
+                if truncated {
+                    self.drop_malformed("datagram larger than the receive buffer");
+                    return Ok(None);
+                }
+                let datagram = match buf.get(..n).map(parse_ipv4) {
+                    Some(Ok(d)) => d,
+                    Some(Err(why)) => {
+                        self.drop_malformed(&why);
+                        return Ok(None);
+                    }
+                    None => return Ok(None),
+                };
+                let len = datagram.payload.len();
+                buf.copy_within(datagram.payload, 0);
+                Ok(Some(ReceivedPacket {
+                    src: IpAddr::V4(datagram.src),
+                    dst: IpAddr::V4(datagram.dst),
+                    ttl: datagram.ttl,
+                    ifindex: self.ifindex,
+                    len,
+                }))
+            }
+            Family::V6 => {
+                let mut cmsg = nix::cmsg_space!(nix::libc::in6_pktinfo, nix::libc::c_int);
+                let mut iov = [IoSliceMut::new(buf)];
+                let msg = recvmsg::<SockaddrIn6>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())
+                    .map_err(io::Error::from)?;
+                if msg
+                    .flags
+                    .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC)
+                {
+                    self.drop_malformed("datagram or its control data truncated");
+                    return Ok(None);
+                }
+                let Some(src) = msg.address.map(|a| a.ip()) else {
+                    self.drop_malformed("no source address");
+                    return Ok(None);
+                };
+                let (mut dst, mut ttl, mut ifindex) = (None, None, self.ifindex);
+                for c in msg.cmsgs().map_err(io::Error::from)? {
+                    match c {
+                        ControlMessageOwned::Ipv6PacketInfo(info) => {
+                            dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                            ifindex = info.ipi6_ifindex;
+                        }
+                        ControlMessageOwned::Ipv6HopLimit(h) => ttl = u8::try_from(h).ok(),
+                        _ => {}
+                    }
+                }
+                let (Some(dst), Some(ttl)) = (dst, ttl) else {
+                    self.drop_malformed("IPV6_PKTINFO or IPV6_HOPLIMIT missing");
+                    return Ok(None);
+                };
+                Ok(Some(ReceivedPacket {
+                    src: IpAddr::V6(src),
+                    dst: IpAddr::V6(dst),
+                    ttl,
+                    ifindex,
+                    len: msg.bytes,
+                }))
+            }
+        }
+    }
+
+    /// Sends one VRRP payload to `dst` (the multicast group or one unicast peer).
+    pub async fn send(&self, payload: &[u8], dst: IpAddr) -> io::Result<()> {
+        let addr: SockAddr = match (self.family, dst) {
+            (Family::V4, IpAddr::V4(d)) => SocketAddr::V4(SocketAddrV4::new(d, 0)).into(),
+            (Family::V6, IpAddr::V6(d)) => {
+                // Link-local and multicast destinations need the scope; global ones ignore it.
+                SocketAddr::V6(SocketAddrV6::new(d, 0, 0, self.ifindex)).into()
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "VRRP socket on {}: cannot send to {dst}, it is not of the instance's family",
+                    self.ifname
+                )))
+            }
+        };
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| fd.get_ref().send_to(payload, &addr)) {
+                Err(_would_block) => continue,
+                Ok(result) => {
+                    return result.map(drop).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("VRRP socket on {}: sending to {dst}: {e}", self.ifname),
+                        )
+                    })
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipv4_datagram(ihl_words: u8, payload: &[u8], padding: usize) -> Vec<u8> {
+        let header_len = usize::from(ihl_words) * 4;
+        let total = header_len + payload.len();
+        let mut d = vec![0u8; header_len];
+        d[0] = 0x40 | ihl_words;
+        d[2..4].copy_from_slice(&u16::try_from(total).unwrap().to_be_bytes());
+        d[8] = 255;
+        d[9] = 112;
+        d[12..16].copy_from_slice(&[192, 0, 2, 11]);
+        d[16..20].copy_from_slice(&[224, 0, 0, 18]);
+        d.extend_from_slice(payload);
+        d.extend(std::iter::repeat_n(0u8, padding));
+        d
+    }
+
+    const ADVERT: [u8; 12] = [
+        0x31, 0x5d, 0x28, 0x01, 0x00, 0x64, 0x41, 0x98, 192, 0, 2, 10,
+    ];
+
+    #[test]
+    fn ipv4_payload_starts_after_a_20_byte_header() {
+        let d = ipv4_datagram(5, &ADVERT, 0);
+        let parsed = parse_ipv4(&d).unwrap();
+        assert_eq!(parsed.payload, 20..32);
+        assert_eq!(parsed.src, Ipv4Addr::new(192, 0, 2, 11));
+        assert_eq!(parsed.dst, MULTICAST_V4);
+        assert_eq!(parsed.ttl, 255);
+    }
+
+    #[test]
+    fn ipv4_payload_starts_after_header_options() {
+        let d = ipv4_datagram(6, &ADVERT, 0);
+        assert_eq!(parse_ipv4(&d).unwrap().payload, 24..36);
+        assert_eq!(&d[24..36], &ADVERT);
+    }
+
+    #[test]
+    fn ipv4_ethernet_padding_is_not_payload() {
+        let d = ipv4_datagram(5, &ADVERT, 14);
+        assert_eq!(d.len(), 46);
+        assert_eq!(parse_ipv4(&d).unwrap().payload, 20..32);
+    }
+
+    #[test]
+    fn ipv4_total_length_beyond_received_bytes_is_rejected() {
+        let mut d = ipv4_datagram(5, &ADVERT, 0);
+        d.truncate(30);
+        assert_eq!(
+            parse_ipv4(&d),
+            Err(
+                "IPv4 header length 20 / total length 32 inconsistent with the 30 bytes received"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn ipv4_ihl_below_five_is_rejected() {
+        let mut d = ipv4_datagram(5, &ADVERT, 0);
+        d[0] = 0x44;
+        assert!(parse_ipv4(&d).unwrap_err().contains("header length 16"));
+    }
+
+    #[test]
+    fn ipv4_short_datagram_is_rejected() {
+        assert_eq!(
+            parse_ipv4(&[0x45; 19]),
+            Err("IPv4 datagram of 19 bytes is shorter than the 20-byte header".to_owned())
+        );
+    }
+
+    #[test]
+    fn multicast_groups_are_the_rfc_9568_ones() {
+        assert_eq!(
+            VrrpSocket::multicast_group(Family::V4),
+            "224.0.0.18".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            VrrpSocket::multicast_group(Family::V6),
+            "ff02::12".parse::<IpAddr>().unwrap()
+        );
+    }
+}
