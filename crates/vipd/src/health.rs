@@ -6,9 +6,25 @@
 //! so a node needs no curl, no shell and no container runtime to decide whether it deserves a VIP.
 //!
 //! - [`config`]: the `[[check]]` table ([`CheckConfig`]) and its validated form ([`CheckSpec`]).
+//! - [`state`]: the pure rise/fall state machine ([`CheckState`]).
+//! - [`probe`]: HTTP(S) GET, TCP connect, file exists, exec ([`SystemProber`]).
+//! - [`monitor`]: one task per check, a `watch` of [`HealthSnapshot`] ([`HealthMonitor`]).
+//! - [`openshift`]: OpenShift's master checks and weights as presets.
+//! - [`priority`]: the pure weight arithmetic ([`effective_priority`]).
 
 pub mod config;
+mod http;
+pub mod monitor;
+pub mod openshift;
+pub mod priority;
+pub mod probe;
+pub mod state;
 
 pub use config::{
     validate_checks, CheckConfig, CheckSpec, HttpTarget, Probe, ProbeConfig, Scheme, TcpTarget,
 };
+pub use monitor::{CheckReport, HealthMonitor, HealthSnapshot};
+pub use openshift::openshift_master_checks;
+pub use priority::{effective_priority, Priority, OWNER_PRIORITY};
+pub use probe::{ProbeError, Prober, SystemProber};
+pub use state::{CheckState, Status, Transition};

@@ -155,6 +155,16 @@ impl HttpTarget {
     }
 }
 
+impl std::fmt::Display for HttpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        write!(f, "{scheme}://{}{}", self.host_header(), self.path)
+    }
+}
+
 /// A parsed `tcp` target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpTarget {
