@@ -1,1 +1,695 @@
-//! See lib.rs.
+//! UDP and TCP listeners: local answers on the hot path, everything else to the forwarder.
+//!
+//! UDP: `workers` sockets per listen address, bound with SO_REUSEPORT so the kernel spreads
+//! clients over them; each is served by its own OS thread doing blocking recv -> [`answer`] ->
+//! send with buffers allocated once (docs/benchmarks.md has the comparison with tokio loops that
+//! chose this). Only forwarded queries leave the thread: they are copied and spawned on tokio.
+//!
+//! TCP (RFC 7766): a small tokio loop per connection reading length-prefixed queries in order
+//! (pipelined queries are answered in order), closing idle connections, with a bound on
+//! concurrent connections.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tracing::{debug, info, warn};
+
+use crate::answer::{
+    answer, header_rcode, is_truncated, question_type, Outcome, Transport, MAX_TCP_SIZE,
+    MIN_UDP_SIZE, TYPE_A, TYPE_AAAA, TYPE_PTR,
+};
+use crate::zone::ZoneHandle;
+
+/// Largest UDP query read; anything longer is cut by the kernel and answered FORMERR. Queries are
+/// a header, one name and an OPT: far below this.
+const UDP_QUERY_BUFFER: usize = 4096;
+
+/// How often a blocked UDP worker wakes to notice shutdown.
+const UDP_STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Kernel receive buffer per UDP socket, to ride out bursts without drops.
+const UDP_RECV_BUFFER: usize = 4 << 20;
+
+/// Forwarded queries in flight at once; beyond this, new ones are dropped (and counted) instead of
+/// piling up tasks while every upstream is slow.
+const MAX_FORWARDS_IN_FLIGHT: usize = 4096;
+
+/// Anything that relays a query upstream and always returns a response to send back. Implemented
+/// by [`crate::forward::Forwarder`]; tests use stand-ins.
+pub trait ForwardQuery: Send + Sync + 'static {
+    /// `max_response` is the client's limit for UDP (responses above it come back truncated with
+    /// TC=1); ignored for TCP.
+    fn forward_query(
+        &self,
+        query: &[u8],
+        transport: Transport,
+        max_response: u16,
+    ) -> impl Future<Output = Vec<u8>> + Send;
+}
+
+impl ForwardQuery for crate::forward::Forwarder {
+    fn forward_query(
+        &self,
+        query: &[u8],
+        transport: Transport,
+        max_response: u16,
+    ) -> impl Future<Output = Vec<u8>> + Send {
+        let transport = match transport {
+            Transport::Udp => crate::forward::ClientTransport::Udp { max_response },
+            Transport::Tcp => crate::forward::ClientTransport::Tcp,
+        };
+        self.forward(query, transport)
+    }
+}
+
+/// One entry of the optional client allow-list (`allow = ["192.0.2.0/24", ...]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl ClientNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An `allow` entry that is not `address/prefix`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("DNS `allow` entry {entry:?} is not a network: {reason} (accepted: an IPv4 or IPv6 address with an optional /prefix, e.g. \"192.0.2.0/24\" or \"2001:db8::/32\")")]
+pub struct ClientNetError {
+    pub entry: String,
+    pub reason: &'static str,
+}
+
+impl FromStr for ClientNet {
+    type Err = ClientNetError;
+
+    fn from_str(entry: &str) -> Result<Self, Self::Err> {
+        let fail = |reason| ClientNetError {
+            entry: entry.to_owned(),
+            reason,
+        };
+        let (addr, prefix) = match entry.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (entry, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| fail("bad address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| fail("bad prefix length"))?,
+            None => max,
+        };
+        if prefix > max {
+            return Err(fail("prefix longer than the address"));
+        }
+        Ok(ClientNet { addr, prefix })
+    }
+}
+
+/// Listener settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Addresses to serve on, UDP and TCP each. IPv6 sockets are IPv6-only so `0.0.0.0:53` and
+    /// `[::]:53` can both be listed.
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets (and threads) per address; default: the number of CPUs.
+    pub workers: usize,
+    /// EDNS payload size advertised and the cap on UDP responses (CoreDNS `bufsize 512`).
+    pub max_udp_size: u16,
+    /// When non-empty, only these client networks are served; others are dropped without a reply
+    /// over UDP (no REFUSED, so the port does not reflect traffic) and disconnected over TCP.
+    pub allow: Vec<ClientNet>,
+    /// TCP connections idle this long are closed (RFC 7766 section 6.2.3 suggests seconds).
+    pub tcp_idle_timeout: Duration,
+    /// Concurrent TCP connections; further ones wait in the kernel's accept queue.
+    pub max_tcp_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![
+                SocketAddr::from(([0, 0, 0, 0], 53)),
+                SocketAddr::from(([0u16; 8], 53)),
+            ],
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_udp_size: MIN_UDP_SIZE,
+            allow: Vec::new(),
+            tcp_idle_timeout: Duration::from_secs(10),
+            max_tcp_connections: 256,
+        }
+    }
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the DNS {proto} socket on {addr}: {source} (port 53 needs root or CAP_NET_BIND_SERVICE; is another DNS server such as CoreDNS or systemd-resolved already bound there?)")]
+    Bind {
+        proto: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    #[error("DNS config `listen` is empty; list at least one address such as 0.0.0.0:53")]
+    NoListenAddress,
+    #[error("DNS config `workers` = 0; use 1 or more UDP sockets per address")]
+    NoWorkers,
+    #[error("cannot start DNS UDP worker thread: {0}")]
+    Thread(io::Error),
+    #[error("DnsServer::start must be called from within a tokio runtime (forwarded queries and TCP run on it)")]
+    NoRuntime,
+}
+
+/// Counter snapshot for Prometheus; all counters only grow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsMetrics {
+    pub queries_a: u64,
+    pub queries_aaaa: u64,
+    pub queries_ptr: u64,
+    pub queries_other: u64,
+    /// Responses sent, by header RCODE (index 0 = NOERROR, 1 = FORMERR, 2 = SERVFAIL,
+    /// 3 = NXDOMAIN, 4 = NOTIMP, 5 = REFUSED, ...).
+    pub responses_by_rcode: [u64; 16],
+    /// BADVERS responses (extended RCODE 16; their header RCODE is 0 and counted there too).
+    pub responses_badvers: u64,
+    pub answered_locally: u64,
+    pub forwarded: u64,
+    pub truncated: u64,
+    /// Responses (QR=1) and datagrams shorter than a header.
+    pub dropped_malformed: u64,
+    /// Clients outside `allow`.
+    pub dropped_not_allowed: u64,
+    /// Forwarded queries dropped because too many were already in flight.
+    pub dropped_overload: u64,
+}
+
+/// One worker's counters, on its own cache line so workers never contend.
+#[derive(Default)]
+#[repr(align(64))]
+struct Counters {
+    queries: [AtomicU64; 4],
+    rcodes: [AtomicU64; 16],
+    badvers: AtomicU64,
+    local: AtomicU64,
+    forwarded: AtomicU64,
+    truncated: AtomicU64,
+    dropped_malformed: AtomicU64,
+    dropped_not_allowed: AtomicU64,
+    dropped_overload: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    fn query(&self, query: &[u8]) {
+        let slot = match question_type(query) {
+            Some(TYPE_A) => 0,
+            Some(TYPE_AAAA) => 1,
+            Some(TYPE_PTR) => 2,
+            _ => 3,
+        };
+        bump(&self.queries[slot]);
+    }
+
+    fn response(&self, response: &[u8]) {
+        if let Some(rcode) = header_rcode(response) {
+            bump(&self.rcodes[usize::from(rcode)]);
+        }
+        if is_truncated(response) {
+            bump(&self.truncated);
+        }
+    }
+
+    fn add_to(&self, total: &mut DnsMetrics) {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        total.queries_a += get(&self.queries[0]);
+        total.queries_aaaa += get(&self.queries[1]);
+        total.queries_ptr += get(&self.queries[2]);
+        total.queries_other += get(&self.queries[3]);
+        for (sum, counter) in total.responses_by_rcode.iter_mut().zip(&self.rcodes) {
+            *sum += get(counter);
+        }
+        total.responses_badvers += get(&self.badvers);
+        total.answered_locally += get(&self.local);
+        total.forwarded += get(&self.forwarded);
+        total.truncated += get(&self.truncated);
+        total.dropped_malformed += get(&self.dropped_malformed);
+        total.dropped_not_allowed += get(&self.dropped_not_allowed);
+        total.dropped_overload += get(&self.dropped_overload);
+    }
+}
+
+/// State every listener shares.
+struct Shared<F> {
+    zone: ZoneHandle,
+    forwarder: Arc<F>,
+    max_udp_size: u16,
+    allow: Vec<ClientNet>,
+    stop: AtomicBool,
+    forwards_in_flight: AtomicUsize,
+}
+
+impl<F> Shared<F> {
+    fn allowed(&self, ip: IpAddr) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|net| net.contains(ip))
+    }
+
+    /// Reserves a forwarding slot; `None` when [`MAX_FORWARDS_IN_FLIGHT`] are busy.
+    fn forward_slot(self: &Arc<Self>) -> Option<ForwardSlot<F>> {
+        let busy = self.forwards_in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = ForwardSlot(Arc::clone(self));
+        (busy < MAX_FORWARDS_IN_FLIGHT).then_some(slot)
+    }
+}
+
+struct ForwardSlot<F>(Arc<Shared<F>>);
+
+impl<F> Drop for ForwardSlot<F> {
+    fn drop(&mut self) {
+        self.0.forwards_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Handle on a running server.
+pub struct DnsServerHandle {
+    stop: Arc<dyn StopFlag>,
+    udp_threads: Vec<JoinHandle<()>>,
+    tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
+    tcp_stop: Arc<Notify>,
+    counters: Arc<Vec<Counters>>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+trait StopFlag: Send + Sync {
+    fn stop(&self);
+}
+
+impl<F: Send + Sync> StopFlag for Shared<F> {
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl DnsServerHandle {
+    /// The bound addresses, in `listen` order, with ports resolved (useful with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    pub fn metrics(&self) -> DnsMetrics {
+        let mut total = DnsMetrics::default();
+        for counters in self.counters.iter() {
+            counters.add_to(&mut total);
+        }
+        total
+    }
+
+    /// Stops accepting queries and waits for the UDP threads (at most ~100 ms) and TCP loops.
+    /// Forwarded queries still in flight are abandoned.
+    pub async fn shutdown(self) {
+        self.stop.stop();
+        self.tcp_stop.notify_waiters();
+        for task in self.tcp_tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        let threads = self.udp_threads;
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                if thread.join().is_err() {
+                    warn!("a DNS UDP worker thread panicked before shutdown");
+                }
+            }
+        })
+        .await;
+        if joined.is_err() {
+            warn!("joining the DNS UDP worker threads failed");
+        }
+        info!("DNS server stopped");
+    }
+}
+
+pub struct DnsServer;
+
+impl DnsServer {
+    /// Binds every socket (failing before serving anything if one cannot be bound), then starts
+    /// the UDP threads and TCP loops. Must run inside a tokio runtime.
+    pub fn start<F: ForwardQuery>(
+        config: ServerConfig,
+        zone: ZoneHandle,
+        forwarder: Arc<F>,
+    ) -> Result<DnsServerHandle, ServerError> {
+        if config.listen.is_empty() {
+            return Err(ServerError::NoListenAddress);
+        }
+        if config.workers == 0 {
+            return Err(ServerError::NoWorkers);
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ServerError::NoRuntime)?;
+
+        let mut udp_sockets = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        let mut local_addrs = Vec::new();
+        for requested in &config.listen {
+            // With port 0 the first socket picks the port; the others must share it.
+            let first = bind_udp(*requested)?;
+            let addr = first.local_addr().map_err(|source| ServerError::Bind {
+                proto: "UDP",
+                addr: *requested,
+                source,
+            })?;
+            udp_sockets.push(first);
+            for _ in 1..config.workers {
+                udp_sockets.push(bind_udp(addr)?);
+            }
+            tcp_listeners.push(bind_tcp(addr)?);
+            local_addrs.push(addr);
+        }
+
+        let shared = Arc::new(Shared {
+            zone,
+            forwarder,
+            max_udp_size: config.max_udp_size.max(MIN_UDP_SIZE),
+            allow: config.allow.clone(),
+            stop: AtomicBool::new(false),
+            forwards_in_flight: AtomicUsize::new(0),
+        });
+        // One counter block per UDP socket, plus one shared by all TCP connections.
+        let counters: Arc<Vec<Counters>> = Arc::new(
+            (0..=udp_sockets.len())
+                .map(|_| Counters::default())
+                .collect(),
+        );
+
+        let mut udp_threads = Vec::new();
+        for (index, socket) in udp_sockets.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            let counters = Arc::clone(&counters);
+            let runtime = runtime.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("dns-udp-{index}"))
+                .spawn(move || {
+                    udp_worker(Arc::new(socket), &shared, &counters, index, &runtime)
+                })
+                .map_err(ServerError::Thread)?;
+            udp_threads.push(thread);
+        }
+
+        let tcp_stop = Arc::new(Notify::new());
+        let connections = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
+        let tcp_counters = counters.len() - 1;
+        let tcp_tasks = tcp_listeners
+            .into_iter()
+            .map(|listener| {
+                let shared = Arc::clone(&shared);
+                let counters = Arc::clone(&counters);
+                let connections = Arc::clone(&connections);
+                let stop = Arc::clone(&tcp_stop);
+                let idle = config.tcp_idle_timeout;
+                runtime.spawn(async move {
+                    tokio::select! {
+                        () = tcp_accept_loop(listener, shared, counters, tcp_counters, connections, idle) => {}
+                        () = stop.notified() => {}
+                    }
+                })
+            })
+            .collect();
+
+        info!(
+            listen = ?local_addrs,
+            workers = config.workers,
+            max_udp_size = config.max_udp_size,
+            allow = config.allow.len(),
+            "DNS server started"
+        );
+        Ok(DnsServerHandle {
+            stop: shared,
+            udp_threads,
+            tcp_tasks,
+            tcp_stop,
+            counters,
+            local_addrs,
+        })
+    }
+}
+
+fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, ServerError> {
+    let bind = || -> io::Result<UdpSocket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_reuse_port(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        // A smaller buffer than asked for only costs burst tolerance.
+        let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
+        socket.set_read_timeout(Some(UDP_STOP_POLL))?;
+        socket.bind(&addr.into())?;
+        Ok(socket.into())
+    };
+    bind().map_err(|source| ServerError::Bind {
+        proto: "UDP",
+        addr,
+        source,
+    })
+}
+
+fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    let bind = || -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        TcpListener::from_std(socket.into())
+    };
+    bind().map_err(|source| ServerError::Bind {
+        proto: "TCP",
+        addr,
+        source,
+    })
+}
+
+/// One UDP socket's loop. Local answers never leave this thread and reuse two buffers.
+fn udp_worker<F: ForwardQuery>(
+    socket: Arc<UdpSocket>,
+    shared: &Arc<Shared<F>>,
+    all_counters: &Arc<Vec<Counters>>,
+    index: usize,
+    runtime: &tokio::runtime::Handle,
+) {
+    let counters = &all_counters[index];
+    let mut query = vec![0u8; UDP_QUERY_BUFFER];
+    let mut out = vec![0u8; usize::from(shared.max_udp_size)];
+    while !shared.stop.load(Ordering::Relaxed) {
+        let (len, peer) = match socket.recv_from(&mut query) {
+            Ok(received) => received,
+            Err(err) => {
+                match err.kind() {
+                    io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::Interrupted
+                    // ICMP errors for earlier replies surface here; nothing to do about them.
+                    | io::ErrorKind::ConnectionRefused => {}
+                    _ => {
+                        warn!(worker = index, error = %err, "DNS UDP receive failed; retrying");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                continue;
+            }
+        };
+        if !shared.allowed(peer.ip()) {
+            bump(&counters.dropped_not_allowed);
+            continue;
+        }
+        let query = &query[..len];
+        let outcome = answer(
+            &shared.zone.load(),
+            query,
+            &mut out,
+            Transport::Udp,
+            shared.max_udp_size,
+        );
+        match outcome {
+            Outcome::Respond(n) => {
+                counters.query(query);
+                bump(&counters.local);
+                let response = &out[..n];
+                counters.response(response);
+                if is_badvers(response) {
+                    bump(&counters.badvers);
+                }
+                if let Err(err) = socket.send_to(response, peer) {
+                    debug!(%peer, error = %err, "DNS UDP send failed");
+                }
+            }
+            Outcome::Forward { max_response } => {
+                counters.query(query);
+                let Some(slot) = shared.forward_slot() else {
+                    bump(&counters.dropped_overload);
+                    continue;
+                };
+                bump(&counters.forwarded);
+                let query = query.to_vec();
+                let socket = Arc::clone(&socket);
+                let forwarder = Arc::clone(&shared.forwarder);
+                let all_counters = Arc::clone(all_counters);
+                runtime.spawn(async move {
+                    let response = forwarder
+                        .forward_query(&query, Transport::Udp, max_response)
+                        .await;
+                    all_counters[index].response(&response);
+                    if let Err(err) = socket.send_to(&response, peer) {
+                        debug!(%peer, error = %err, "DNS UDP send of a forwarded answer failed");
+                    }
+                    drop(slot);
+                });
+            }
+            Outcome::Drop => bump(&counters.dropped_malformed),
+        }
+    }
+}
+
+fn is_badvers(response: &[u8]) -> bool {
+    // The OPT is the last record we write; its TTL's first byte is the extended RCODE.
+    response.len() >= 23
+        && u16::from_be_bytes([response[10], response[11]]) == 1
+        && response[response.len() - 11 + 1..response.len() - 11 + 3] == [0, 41]
+        && response[response.len() - 6] == 1
+}
+
+async fn tcp_accept_loop<F: ForwardQuery>(
+    listener: TcpListener,
+    shared: Arc<Shared<F>>,
+    counters: Arc<Vec<Counters>>,
+    counters_index: usize,
+    connections: Arc<Semaphore>,
+    idle: Duration,
+) {
+    loop {
+        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // EMFILE and friends: back off rather than spin.
+                warn!(error = %err, "DNS TCP accept failed; retrying in 100 ms");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if !shared.allowed(peer.ip()) {
+            bump(&counters[counters_index].dropped_not_allowed);
+            continue;
+        }
+        let shared = Arc::clone(&shared);
+        let counters = Arc::clone(&counters);
+        tokio::spawn(async move {
+            if let Err(err) =
+                tcp_connection(stream, &shared, &counters[counters_index], idle).await
+            {
+                debug!(%peer, error = %err, "DNS TCP connection closed");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Serves one TCP connection: 2-byte length, message, in order, until EOF or `idle` passes
+/// without a new query.
+async fn tcp_connection<F: ForwardQuery>(
+    mut stream: TcpStream,
+    shared: &Shared<F>,
+    counters: &Counters,
+    idle: Duration,
+) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut query = vec![0u8; MAX_TCP_SIZE];
+    let mut out = vec![0u8; 2 + MAX_TCP_SIZE];
+    loop {
+        let mut prefix = [0u8; 2];
+        match tokio::time::timeout(idle, stream.read_exact(&mut prefix)).await {
+            Err(_) => return Ok(()),
+            Ok(Err(err)) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(result) => result?,
+        };
+        let len = usize::from(u16::from_be_bytes(prefix));
+        let query = &mut query[..len];
+        tokio::time::timeout(idle, stream.read_exact(query))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "query body stalled"))??;
+        let outcome = answer(
+            &shared.zone.load(),
+            query,
+            &mut out[2..],
+            Transport::Tcp,
+            shared.max_udp_size,
+        );
+        match outcome {
+            Outcome::Respond(n) => {
+                counters.query(query);
+                bump(&counters.local);
+                counters.response(&out[2..2 + n]);
+                if is_badvers(&out[2..2 + n]) {
+                    bump(&counters.badvers);
+                }
+                out[..2].copy_from_slice(&(n as u16).to_be_bytes());
+                stream.write_all(&out[..2 + n]).await?;
+            }
+            Outcome::Forward { .. } => {
+                counters.query(query);
+                bump(&counters.forwarded);
+                let response = shared
+                    .forwarder
+                    .forward_query(query, Transport::Tcp, u16::MAX)
+                    .await;
+                counters.response(&response);
+                let Ok(len) = u16::try_from(response.len()) else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "forwarder returned more than 65535 bytes",
+                    ));
+                };
+                let mut framed = Vec::with_capacity(2 + response.len());
+                framed.extend_from_slice(&len.to_be_bytes());
+                framed.extend_from_slice(&response);
+                stream.write_all(&framed).await?;
+            }
+            Outcome::Drop => {
+                bump(&counters.dropped_malformed);
+                return Ok(());
+            }
+        }
+    }
+}
