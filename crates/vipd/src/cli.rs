@@ -1,7 +1,285 @@
-//! Command-line entry points.
+//! Command-line entry points: `run`, `check-config`, `vrids`, `detect-interface`.
+//!
+//! Exit status: 0 on success, 1 when the command ran and failed (invalid configuration, no
+//! matching interface, an invalid installer-era VRID), 2 for usage errors (as clap does).
 
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, InstanceConfig, VridSource};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vipd",
+    version,
+    about = "Virtual-IP failover (VRRP) and cluster DNS for bare-metal clusters, in one daemon"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load and validate the configuration, then run the daemon in the foreground.
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Log filter, e.g. `info` or `vipd=debug`; overrides RUST_LOG. Default: info.
+        #[arg(long)]
+        log_level: Option<String>,
+    },
+    /// Validate the configuration and print what would run; exit 1 on any error.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Print the VRIDs OpenShift derives for a cluster name (like `runtimecfg vr-ids`).
+    Vrids {
+        /// The cluster name (metadata.name of install-config.yaml).
+        cluster_name: String,
+        /// Print the installer-era (2019 bootstrap script) values instead; exit 1 if one is 0.
+        #[arg(long)]
+        legacy: bool,
+    },
+    /// Print the subnet and interface that carry a VIP (like `get_vip_subnet_cidr`).
+    DetectInterface {
+        /// The virtual IP address.
+        vip: IpAddr,
+        /// Addresses to disregard (VIPs this node may already hold).
+        #[arg(long, value_name = "ADDRESS")]
+        ignore: Vec<IpAddr>,
+    },
+}
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Prints usage or help; exits 2 for errors, 0 for --help / --version.
+        Err(e) => e.exit(),
+    };
+    match cli.command {
+        Command::Run { config, log_level } => report(run(&config, log_level.as_deref())),
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Vrids {
+            cluster_name,
+            legacy,
+        } => vrids(&cluster_name, legacy),
+        Command::DetectInterface { vip, ignore } => report(detect_interface(vip, &ignore)),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vipd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: &Path, log_level: Option<&str>) -> anyhow::Result<()> {
+    init_tracing(log_level)?;
+    let config = Config::load(path)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        config = %path.display(),
+        instances = config.instances.len(),
+        dns = config.dns.is_some(),
+        "configuration loaded"
+    );
+    start_daemon(config, path)
+}
+
+/// Stands in for `crate::daemon::run` until the driver exists; refuses rather than pretending.
+fn start_daemon(_config: Config, path: &Path) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "{}: the configuration is valid, but the daemon is not built yet in this version of vipd",
+        path.display()
+    )
+}
+
+fn init_tracing(log_level: Option<&str>) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match log_level {
+        Some(level) => EnvFilter::try_new(level)
+            .with_context(|| format!("--log-level {level:?}: not a log filter; accepted e.g. \"info\", \"debug\", \"vipd=debug,warn\""))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            print!("{}", summary(&config));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("{}: configuration refused", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The human summary `vipd check-config` prints for a valid configuration.
+pub fn summary(config: &Config) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: configuration is valid", config.source.display());
+    for w in &config.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let _ = writeln!(out, "cluster {}", config.cluster_name);
+    for i in &config.instances {
+        instance_summary(&mut out, i);
+    }
+    match &config.dns {
+        None => {
+            let _ = writeln!(out, "dns: off");
+        }
+        Some(dns) => {
+            let listen: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
+            let _ = writeln!(out, "dns: listening on {} (UDP and TCP)", listen.join(", "));
+            let cd = &dns.cluster_domain;
+            let _ = writeln!(out, "  api.{cd}, api-int.{cd} -> {}", join(&dns.api_vips));
+            let _ = writeln!(out, "  *.apps.{cd} -> {}", join(&dns.ingress_vips));
+            for n in &dns.nodes {
+                let _ = writeln!(
+                    out,
+                    "  {}, {}.{cd} -> {}",
+                    n.name,
+                    n.name,
+                    join(&n.addresses)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  anything else forwarded to the name servers of {}",
+                dns.resolv_conf.display()
+            );
+        }
+    }
+    match &config.http {
+        None => {
+            let _ = writeln!(out, "http: off");
+        }
+        Some(h) => {
+            let _ = writeln!(out, "http: /health /ready /metrics on {}", h.listen);
+        }
+    }
+    let _ = writeln!(out, "control socket: {}", config.control.socket.display());
+    out
+}
+
+fn instance_summary(out: &mut String, i: &InstanceConfig) {
+    let vrid_from = match &i.vrid_source {
+        VridSource::Configured => "configured".to_owned(),
+        VridSource::Derived(from) => format!("derived from {from:?}"),
+    };
+    let interface = i
+        .interface
+        .clone()
+        .unwrap_or_else(|| "detected at start".to_owned());
+    let version = match i.version {
+        vipd_vrrp::Version::V2 => "VRRPv2",
+        vipd_vrrp::Version::V3 => "VRRPv3",
+    };
+    let auth = match i.auth {
+        vipd_vrrp::Auth::None => "",
+        vipd_vrrp::Auth::Pass(_) => " PASS auth",
+    };
+    let _ = writeln!(out, "instance {}: {}", i.name, join(&i.vips));
+    let _ = writeln!(
+        out,
+        "  VRID {} ({vrid_from}), interface {interface}",
+        i.vrid
+    );
+    let _ = writeln!(
+        out,
+        "  priority {}, {version}{auth}, advert every {}, preempt {}",
+        i.priority,
+        config::format_duration(i.advert_interval),
+        if i.preempt { "on" } else { "off" }
+    );
+    let source = i
+        .unicast_source
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "the interface's primary address".to_owned());
+    if i.is_unicast() {
+        let _ = writeln!(out, "  unicast from {source} to {}", join(&i.peers));
+    } else {
+        let group = match i.family {
+            config::Family::Ipv4 => "224.0.0.18",
+            config::Family::Ipv6 => "ff02::12",
+        };
+        let _ = writeln!(out, "  multicast to {group} from {source}");
+    }
+    if !i.track.is_empty() {
+        let tracks: Vec<String> = i
+            .track
+            .iter()
+            .map(|t| match t.weight {
+                0 => format!("{} (fault)", t.check),
+                w => format!("{} ({w:+})", t.check),
+            })
+            .collect();
+        let _ = writeln!(out, "  tracks {}", tracks.join(", "));
+    }
+}
+
+fn join(addrs: &[IpAddr]) -> String {
+    let parts: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    parts.join(", ")
+}
+
+fn vrids(cluster: &str, legacy: bool) -> ExitCode {
+    if !legacy {
+        let v = vipd_vrrp::vrid::cluster_vrids(cluster);
+        println!("APIVirtualRouterID: {}", v.api);
+        println!("IngressVirtualRouterID: {}", v.ingress);
+        return ExitCode::SUCCESS;
+    }
+    // The 2019 installer derived API and DNS instances (there was no ingress VIP yet).
+    let mut status = ExitCode::SUCCESS;
+    for (label, suffix) in [("APIVirtualRouterID", "api"), ("DNSVirtualRouterID", "dns")] {
+        match vipd_vrrp::vrid::legacy_vrid(&format!("{cluster}-{suffix}")) {
+            Ok(v) => println!("{label}: {v}"),
+            Err(e) => {
+                println!("{label}: 0 (invalid)");
+                eprintln!("vipd: {e}");
+                status = ExitCode::FAILURE;
+            }
+        }
+    }
+    status
+}
+
+fn detect_interface(vip: IpAddr, ignore: &[IpAddr]) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let addrs = runtime
+        .block_on(crate::net::iface::local_addresses())
+        .context("cannot list the local addresses over netlink")?;
+    let d = crate::net::iface::detect(vip, &addrs, ignore)
+        .with_context(|| format!("no interface carries VIP {vip}"))?;
+    println!("{}/{}", d.subnet.0, d.subnet.1);
+    println!("interface {} (local address {})", d.ifname, d.local_address);
+    Ok(())
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use vipd_vrrp::{Auth, ChecksumForm, RouterConfig, TtlPolicy, Version};
 
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 
 /// Where the daemon looks for its configuration when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/vipd/vipd.toml";
