@@ -17,3 +17,16 @@ pub mod topology;
 pub use host::{Host, Proc};
 pub use probe::{Outage, Prober};
 pub use topology::{wait_until, IfAddr, Lab, CLIENT, IFACE};
+pub mod keepalived;
+
+/// Resident set size of process `pid` in KiB (`VmRSS` in /proc/<pid>/status).
+pub fn proc_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS line in {path}"))
+}
