@@ -83,11 +83,15 @@ impl ClientNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -415,9 +419,7 @@ impl DnsServer {
             let runtime = runtime.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("dns-udp-{index}"))
-                .spawn(move || {
-                    udp_worker(Arc::new(socket), &shared, &counters, index, &runtime)
-                })
+                .spawn(move || udp_worker(Arc::new(socket), &shared, &counters, index, &runtime))
                 .map_err(ServerError::Thread)?;
             udp_threads.push(thread);
         }
@@ -616,8 +618,7 @@ async fn tcp_accept_loop<F: ForwardQuery>(
         let shared = Arc::clone(&shared);
         let counters = Arc::clone(&counters);
         tokio::spawn(async move {
-            if let Err(err) =
-                tcp_connection(stream, &shared, &counters[counters_index], idle).await
+            if let Err(err) = tcp_connection(stream, &shared, &counters[counters_index], idle).await
             {
                 debug!(%peer, error = %err, "DNS TCP connection closed");
             }

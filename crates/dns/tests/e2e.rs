@@ -1,0 +1,398 @@
+//! End to end: the real server on 127.0.0.1 (unprivileged port), queried by `dig` and `kdig`
+//! over UDP and TCP, covering the RFC 8906 section 8 list, plus a live zone replace under load.
+//!
+//! `dig` (Debian bind9-dnsutils) and `kdig` (knot-dnsutils) are required: a missing tool fails
+//! the test with the package to install; nothing is skipped.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{ip, zone, Query, CD};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RData;
+use vipd_dns::answer::Transport;
+use vipd_dns::server::{ClientNet, DnsServer, DnsServerHandle, ForwardQuery, ServerConfig};
+use vipd_dns::zone::{ClusterZone, ZoneHandle};
+
+/// Stand-in forwarder: answers every query NXDOMAIN (the question echoed, OPT dropped), so
+/// tests can tell forwarded names from local ones without any upstream.
+struct NxdomainForwarder;
+
+impl ForwardQuery for NxdomainForwarder {
+    async fn forward_query(&self, query: &[u8], _: Transport, _: u16) -> Vec<u8> {
+        let mut response = query.to_vec();
+        response[2] |= 0x80;
+        response[3] = (response[3] & 0xF0) | 3;
+        response[6..12].fill(0);
+        // Keep only the header and the question (name + 4 bytes).
+        let mut end = 12;
+        while end < response.len() && response[end] != 0 {
+            end += usize::from(response[end]) + 1;
+        }
+        response.truncate((end + 5).min(response.len()));
+        response
+    }
+}
+
+/// A running server with its own runtime, shut down on drop even when the test panics.
+struct TestServer {
+    runtime: tokio::runtime::Runtime,
+    handle: Option<DnsServerHandle>,
+    addr: SocketAddr,
+    zone: ZoneHandle,
+}
+
+impl TestServer {
+    fn start(zone: ClusterZone, adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = ServerConfig {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            workers: 2,
+            ..ServerConfig::default()
+        };
+        adjust(&mut config);
+        let zone = ZoneHandle::new(zone);
+        let handle = runtime
+            .block_on(async { DnsServer::start(config, zone.clone(), Arc::new(NxdomainForwarder)) })
+            .unwrap();
+        let addr = handle.local_addrs()[0];
+        TestServer {
+            runtime,
+            handle: Some(handle),
+            addr,
+            zone,
+        }
+    }
+
+    fn dig(&self, args: &[&str]) -> String {
+        run_tool("dig", "bind9-dnsutils", self.addr, args)
+    }
+
+    fn kdig(&self, args: &[&str]) -> String {
+        run_tool("kdig", "knot-dnsutils", self.addr, args)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.runtime.block_on(handle.shutdown());
+        }
+    }
+}
+
+fn run_tool(tool: &str, package: &str, addr: SocketAddr, args: &[&str]) -> String {
+    let server = format!("@{}", addr.ip());
+    let port = addr.port().to_string();
+    // Bounded: one try, two seconds.
+    let limits: [&str; 2] = if tool == "kdig" {
+        ["+timeout=2", "+retry=0"]
+    } else {
+        ["+time=2", "+tries=1"]
+    };
+    let output = Command::new(tool)
+        .args([server.as_str(), "-p", port.as_str()])
+        .args(limits)
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("cannot run `{tool}` ({err}); install the Debian package {package}")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{tool} {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn api() -> String {
+    format!("api.{CD}")
+}
+
+/// Substring match with runs of blanks collapsed: dig pads columns with a varying number of tabs.
+fn assert_has(output: &str, expected: &str) {
+    let squash = |text: &str| {
+        text.split([' ', '\t'])
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        squash(output).contains(&squash(expected)),
+        "expected {expected:?} in:\n{output}"
+    );
+}
+
+#[test]
+fn dig_plain_query_gets_the_api_vip() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&["+noedns", &api(), "A"]);
+    assert_has(&out, "status: NOERROR");
+    assert_has(&out, "flags: qr aa rd ra;");
+    assert_has(&out, &format!("{}.\t\t30\tIN\tA\t192.0.2.5", api()));
+    assert!(!out.contains("OPT PSEUDOSECTION"), "{out}");
+}
+
+#[test]
+fn dig_edns0_query_gets_our_opt_with_512() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&["+edns=0", &api(), "A"]);
+    assert_has(&out, "status: NOERROR");
+    assert_has(&out, "; EDNS: version: 0, flags:; udp: 512");
+    assert_has(&out, "192.0.2.5");
+}
+
+#[test]
+fn dig_edns1_query_gets_badvers() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&["+edns=1", "+noednsneg", &api(), "A"]);
+    assert_has(&out, "status: BADVERS");
+    assert_has(&out, "ANSWER: 0");
+    assert_has(&out, "; EDNS: version: 0,");
+}
+
+#[test]
+fn dig_unknown_edns_option_is_ignored() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&["+ednsopt=65001:abcd", &api(), "A"]);
+    assert_has(&out, "status: NOERROR");
+    assert_has(&out, "192.0.2.5");
+}
+
+#[test]
+fn dig_unknown_flag_is_ignored() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&["+zflag", &api(), "A"]);
+    assert_has(&out, "status: NOERROR");
+    assert_has(&out, "flags: qr aa rd ra;");
+    assert_has(&out, "192.0.2.5");
+}
+
+#[test]
+fn dig_do_bit_is_echoed() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&["+dnssec", &api(), "A"]);
+    assert_has(&out, "; EDNS: version: 0, flags: do; udp: 512");
+    assert_has(&out, "192.0.2.5");
+}
+
+#[test]
+fn dig_type666_at_our_name_is_nodata() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&[&api(), "TYPE666"]);
+    assert_has(&out, "status: NOERROR");
+    assert_has(&out, "flags: qr aa rd ra;");
+    assert_has(&out, "ANSWER: 0, AUTHORITY: 1");
+    assert_has(
+        &out,
+        &format!("{CD}.\t\t30\tIN\tSOA\tvipd.{CD}. hostmaster.{CD}."),
+    );
+}
+
+#[test]
+fn dig_opcode_15_gets_notimp() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&["+opcode=15", &api(), "A"]);
+    assert_has(&out, "opcode: RESERVED15, status: NOTIMP");
+}
+
+#[test]
+fn dig_over_tcp_gets_the_api_vip() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.dig(&["+tcp", &api(), "A"]);
+    assert_has(&out, "status: NOERROR");
+    assert_has(&out, "(TCP)");
+    assert_has(&out, "192.0.2.5");
+}
+
+#[test]
+fn dig_forwarded_name_gets_the_forwarders_answer() {
+    let server = TestServer::start(zone(), |_| {});
+    let udp = server.dig(&["example.org", "A"]);
+    assert_has(&udp, "status: NXDOMAIN");
+    let tcp = server.dig(&["+tcp", "example.org", "A"]);
+    assert_has(&tcp, "status: NXDOMAIN");
+}
+
+#[test]
+fn kdig_udp_and_tcp_get_the_ingress_vip() {
+    let server = TestServer::start(zone(), |_| {});
+    let name = format!("console-openshift-console.apps.{CD}");
+    for transport in ["+notcp", "+tcp"] {
+        let out = server.kdig(&[transport, &name, "A"]);
+        assert_has(&out, "status: NOERROR");
+        assert_has(&out, "Flags: qr aa rd ra;");
+        assert_has(&out, &format!("{name}.\t30\tIN\tA\t192.0.2.6"));
+    }
+}
+
+#[test]
+fn kdig_ptr_for_a_node_address() {
+    let server = TestServer::start(zone(), |_| {});
+    let out = server.kdig(&["-x", "192.0.2.20"]);
+    assert_has(&out, &format!("PTR\tworker-0.{CD}."));
+}
+
+fn many_vips_zone() -> ClusterZone {
+    let mut config = common::config();
+    config.ingress_vips = (1..=40)
+        .map(|i| ip(&format!("192.0.2.{}", 100 + i)))
+        .collect();
+    ClusterZone::new(&config).unwrap()
+}
+
+#[test]
+fn dig_answer_over_the_advertised_size_is_truncated_then_retried_over_tcp() {
+    let server = TestServer::start(many_vips_zone(), |_| {});
+    let name = format!("x.apps.{CD}");
+    let truncated = server.dig(&["+ignore", "+bufsize=1232", &name, "A"]);
+    assert_has(&truncated, "flags: qr aa tc rd ra;");
+    assert_has(&truncated, "ANSWER: 0");
+    let retried = server.dig(&["+bufsize=1232", &name, "A"]);
+    assert_has(&retried, "Truncated, retrying in TCP mode.");
+    assert_has(&retried, "ANSWER: 40");
+}
+
+#[test]
+fn clients_outside_the_allow_list_get_no_reply() {
+    let server = TestServer::start(zone(), |config| {
+        config.allow = vec!["198.51.100.0/24".parse::<ClientNet>().unwrap()];
+    });
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    socket
+        .send_to(&Query::new(&api(), 1).bytes(), server.addr)
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let err = socket.recv_from(&mut buf).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{err}"
+    );
+    let metrics = server.handle.as_ref().unwrap().metrics();
+    assert_eq!(metrics.dropped_not_allowed, 1);
+    assert_eq!(metrics.answered_locally, 0);
+}
+
+#[test]
+fn metrics_count_queries_by_type_and_responses_by_rcode() {
+    let server = TestServer::start(zone(), |_| {});
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let mut ask = |query: Vec<u8>| {
+        socket.send_to(&query, server.addr).unwrap();
+        socket.recv_from(&mut buf).unwrap();
+    };
+    ask(Query::new(&api(), 1).bytes());
+    ask(Query::new(&api(), 28).bytes());
+    ask(Query::new("10.2.0.192.in-addr.arpa", 12).bytes());
+    ask(Query::new("example.org", 15).bytes());
+    let mut notimp = Query::new(&api(), 1);
+    notimp.opcode = 15;
+    ask(notimp.bytes());
+    // A response sent to the server: dropped, never answered.
+    let mut reflected = Query::new(&api(), 1).bytes();
+    reflected[2] |= 0x80;
+    socket.send_to(&reflected, server.addr).unwrap();
+
+    let handle = server.handle.as_ref().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while handle.metrics().dropped_malformed == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let metrics = handle.metrics();
+    assert_eq!(metrics.queries_a, 2);
+    assert_eq!(metrics.queries_aaaa, 1);
+    assert_eq!(metrics.queries_ptr, 1);
+    assert_eq!(metrics.queries_other, 1);
+    assert_eq!(metrics.answered_locally, 4);
+    assert_eq!(metrics.forwarded, 1);
+    assert_eq!(metrics.responses_by_rcode[0], 3);
+    assert_eq!(metrics.responses_by_rcode[3], 1);
+    assert_eq!(metrics.responses_by_rcode[4], 1);
+    assert_eq!(metrics.dropped_malformed, 1);
+    assert_eq!(metrics.truncated, 0);
+}
+
+#[test]
+fn zone_replaced_100_times_under_load_loses_no_query() {
+    let server = TestServer::start(zone(), |_| {});
+    let mut other = common::config();
+    other.api_vips = vec![ip("192.0.2.7")];
+    let other = ClusterZone::new(&other).unwrap();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let addr = server.addr;
+    let client_done = Arc::clone(&done);
+    let client = std::thread::spawn(move || {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let (mut sent, mut lost, mut seen_new, mut seen_old) = (0u32, 0u32, 0u32, 0u32);
+        // Bounded: at most 200 000 queries or 30 s, whichever comes first.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sent < 200_000 && Instant::now() < deadline {
+            let mut query = Query::new(&api(), 1);
+            query.id = sent as u16;
+            socket.send_to(&query.bytes(), addr).unwrap();
+            sent += 1;
+            match socket.recv_from(&mut buf) {
+                Ok((len, _)) => {
+                    let msg = Message::from_vec(&buf[..len]).unwrap();
+                    assert_eq!(msg.metadata.id, query.id);
+                    assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+                    assert_eq!(msg.answers.len(), 1, "{msg:?}");
+                    match &msg.answers[0].data {
+                        RData::A(a) if a.0 == ip("192.0.2.5") => seen_old += 1,
+                        RData::A(a) if a.0 == ip("192.0.2.7") => seen_new += 1,
+                        other => panic!("unexpected answer {other:?}"),
+                    }
+                }
+                Err(_) => lost += 1,
+            }
+            if client_done.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        (sent, lost, seen_old, seen_new)
+    });
+
+    let original = zone();
+    for round in 0..100 {
+        std::thread::sleep(Duration::from_millis(5));
+        if round % 2 == 0 {
+            server.zone.replace(other.clone());
+        } else {
+            server.zone.replace(original.clone());
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    let (sent, lost, seen_old, seen_new) = client.join().unwrap();
+    assert_eq!(lost, 0, "{lost} of {sent} queries lost");
+    assert!(sent >= 100, "only {sent} queries sent during the swaps");
+    assert!(
+        seen_old > 0 && seen_new > 0,
+        "old {seen_old}, new {seen_new}"
+    );
+}
