@@ -478,14 +478,15 @@ pub(crate) struct LinkBasics {
 
 pub(crate) fn link_basics(ifindex: u32) -> io::Result<LinkBasics> {
     let ifname = nix::net::if_::if_indextoname(ifindex)
-        .map_err(|e| {
+        .ok()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("interface index {ifindex} does not exist: {e}"),
+                format!("interface index {ifindex} does not exist"),
             )
-        })?
-        .to_string_lossy()
-        .into_owned();
+        })?;
     let mut basics = LinkBasics {
         ifname,
         mac: None,

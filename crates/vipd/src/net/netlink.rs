@@ -4,13 +4,12 @@
 //! preferred lifetime of 0 (valid forever), which the kernel reports as `deprecated`:
 //! - the /32 and /128 add no prefix route, so the node's routing does not change when the VIP
 //!   moves;
-//! - OpenShift's keepalived gives IPv4 VIPs the label `vip`. The kernel stores whatever label it
-//!   is given, but iproute2 refuses to add or filter by a label that is not the device name or
-//!   `<dev>:<suffix>`, and `ifconfig`-era tools read `<dev>:<suffix>` as an alias, so `vip` alone
-//!   makes the address unmanageable with `ip addr ... label`. `<ifname>:vip` keeps the `vip`
-//!   marker that `ip addr show` users grep for while staying valid for iproute2. Labels are at
-//!   most 15 bytes (IFNAMSIZ - 1); for long interface names the label is the interface name
-//!   alone, which is what the kernel uses when no label is given.
+//! - the label is `vip`, exactly what OpenShift's keepalived sets, so `ip addr show label vip`
+//!   and scripts reading `ip -o addr` keep working. iproute2 refuses to *add* a label that is not
+//!   `<dev>` or `<dev>:<suffix>`, but that check lives in iproute2 only: the kernel stores any
+//!   label given over netlink (tested on 6.18, `crates/vipd/tests/net_netlink.rs`), as keepalived
+//!   relies on. As for keepalived's VIPs, glibc's getifaddrs(3) then lists the IPv4 VIP under
+//!   the name `vip`. Should a kernel ever refuse the label (EINVAL), `<ifname>:vip` is used.
 //! - NODAD: a VIP moving between nodes is expected to exist elsewhere for a moment; DAD would
 //!   leave it `tentative` or `dadfailed` and unusable.
 //! - deprecated: the node must never pick the VIP as the source of its own connections, or they
@@ -28,8 +27,8 @@ use tokio::sync::mpsc;
 use crate::net::iface::{self, message_address, message_flags};
 use crate::net::NetError;
 
-/// The label suffix of IPv4 VIPs, after OpenShift's keepalived `label vip`.
-pub const VIP_LABEL_SUFFIX: &str = "vip";
+/// The label of IPv4 VIPs, as OpenShift's keepalived sets it (`label vip`).
+pub const VIP_LABEL: &str = "vip";
 /// Kernel limit on label length (IFNAMSIZ 16, including the NUL).
 const MAX_LABEL_LEN: usize = 15;
 /// INFINITY_LIFE_TIME: a valid lifetime of "forever".
@@ -61,9 +60,10 @@ pub struct VipManager {
     handle: Handle,
 }
 
-/// The IPv4 label for a VIP on `ifname` (see the module documentation).
-pub fn vip_label(ifname: &str) -> String {
-    let label = format!("{ifname}:{VIP_LABEL_SUFFIX}");
+/// The IPv4 label used if the kernel refuses [`VIP_LABEL`]: `<ifname>:vip`, or the interface
+/// name alone when that would exceed the kernel's 15-byte limit.
+pub fn fallback_vip_label(ifname: &str) -> String {
+    let label = format!("{ifname}:{VIP_LABEL}");
     if label.len() <= MAX_LABEL_LEN {
         label
     } else {
@@ -102,10 +102,12 @@ impl VipManager {
         })
     }
 
-    async fn ifname(&self, ifindex: u32) -> String {
+    fn ifname(&self, ifindex: u32) -> String {
         nix::net::if_::if_indextoname(ifindex)
+            .ok()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| format!("if{ifindex}"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("if{ifindex}"))
     }
 
     /// The kernel's messages for `vip` on `ifindex` (normally zero or one).
@@ -141,22 +143,26 @@ impl VipManager {
     /// which also repairs the flags and lifetimes of one added by someone else.
     pub async fn add(&self, ifindex: u32, vip: IpAddr) -> Result<(), NetError> {
         check_vip(vip)?;
-        let ifname = self.ifname(ifindex).await;
+        let ifname = self.ifname(ifindex);
         let prefix = host_prefix(vip);
         let op = format!("adding VIP {vip}/{prefix} to {ifname} (index {ifindex})");
-        let mut request = self.handle.address().add(ifindex, vip, prefix);
-        match vip {
-            IpAddr::V4(_) => {
-                if self.present(ifindex, vip).await? {
-                    return Ok(());
-                }
-                request
-                    .message_mut()
-                    .attributes
-                    .push(AddressAttribute::Label(vip_label(&ifname)));
-            }
-            IpAddr::V6(_) => {
-                let msg = request.message_mut();
+        if vip.is_ipv4() && self.present(ifindex, vip).await? {
+            return Ok(());
+        }
+        let labels = match vip {
+            IpAddr::V4(_) => vec![
+                Some(VIP_LABEL.to_owned()),
+                Some(fallback_vip_label(&ifname)),
+            ],
+            IpAddr::V6(_) => vec![None],
+        };
+        let mut last = None;
+        for label in labels {
+            let mut request = self.handle.address().add(ifindex, vip, prefix);
+            let msg = request.message_mut();
+            if let Some(label) = label {
+                msg.attributes.push(AddressAttribute::Label(label));
+            } else {
                 msg.attributes
                     .push(AddressAttribute::Flags(AddressFlags::Nodad));
                 let mut lifetimes = CacheInfo::default();
@@ -165,19 +171,21 @@ impl VipManager {
                 msg.attributes.push(AddressAttribute::CacheInfo(lifetimes));
                 request = request.replace();
             }
-        }
-        match request.execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let err = NetError::netlink(op, e);
-                // EEXIST: added concurrently between our check and the request.
-                if err.errno() == Some(nix::libc::EEXIST) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
+            let err = match request.execute().await {
+                Ok(()) => return Ok(()),
+                Err(e) => NetError::netlink(op.clone(), e),
+            };
+            match err.errno() {
+                // Added concurrently between our check and the request.
+                Some(nix::libc::EEXIST) => return Ok(()),
+                Some(nix::libc::EINVAL) => last = Some(err),
+                _ => return Err(err),
             }
         }
+        Err(last.unwrap_or_else(|| NetError::BadVip {
+            vip,
+            reason: "the kernel refused every label tried",
+        }))
     }
 
     /// Removes `vip` from interface `ifindex`, whatever prefix length it was added with.
@@ -202,7 +210,7 @@ impl VipManager {
                 .cloned()
                 .collect();
             if let Err(e) = self.handle.address().del(msg).execute().await {
-                let ifname = self.ifname(ifindex).await;
+                let ifname = self.ifname(ifindex);
                 let err = NetError::netlink(
                     format!(
                         "removing VIP {vip}/{} from {ifname} (index {ifindex})",
