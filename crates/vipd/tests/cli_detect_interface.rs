@@ -1,7 +1,6 @@
-//! `vipd detect-interface`, run inside a private network namespace (`unshare --net`, root; a veth pair because
-//! the dummy module may be absent) so the
-//! answer depends only on the addresses the test itself creates. The namespace disappears with
-//! the process, on success or failure.
+//! `vipd detect-interface`, run inside a private network namespace (`unshare --net`, root) so the
+//! answer depends only on the addresses the test itself creates (on a veth pair: the dummy
+//! module may be missing). The namespace disappears with the process, on success or failure.
 
 use std::process::{Command, Output};
 

@@ -306,3 +306,19 @@ fn cidr_contains_only_its_own_family() {
         Err("192.0.2.1/24 has host bits set; the network is 192.0.2.0/24".to_owned())
     );
 }
+
+#[test]
+fn every_toml_block_of_the_configuration_reference_loads() {
+    let doc = std::fs::read_to_string(repo_file("docs/configuration.md")).unwrap();
+    let blocks: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 5);
+    for (n, block) in blocks.iter().enumerate() {
+        if let Err(e) = Config::parse(block, format!("docs/configuration.md block {}", n + 1)) {
+            panic!("{e}");
+        }
+    }
+}
