@@ -182,7 +182,7 @@ impl VipManager {
                 _ => return Err(err),
             }
         }
-        Err(last.unwrap_or_else(|| NetError::BadVip {
+        Err(last.unwrap_or(NetError::BadVip {
             vip,
             reason: "the kernel refused every label tried",
         }))
