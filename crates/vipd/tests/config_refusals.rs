@@ -78,7 +78,7 @@ fn missing_cluster_name_is_refused() {
     let text = "[[instance]]\nname = \"api\"\nvips = [\"192.0.2.5\"]\n";
     assert_eq!(
         refusals(text),
-        ["/etc/vipd/vipd.toml:1:1: instance[0]: missing field `cluster_name`"]
+        ["/etc/vipd/vipd.toml:1:1: (top level): missing field `cluster_name`"]
     );
 }
 

@@ -49,7 +49,13 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         Ok(raw) => raw,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            let key = key_path_at(text, span.start);
+            // The deserializer reports a key missing from the document itself at 0..0, which
+            // is not where the first table starts.
+            let key = if span == (0..0) {
+                "(top level)".to_owned()
+            } else {
+                key_path_at(text, span.start)
+            };
             let message = e.message().trim().to_owned();
             v.err(span, key, message);
             return Err(ConfigError::Invalid(v.errors));
