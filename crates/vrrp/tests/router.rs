@@ -941,6 +941,38 @@ fn reload_changing_priority_keeps_master_without_vip_flap_and_advertises_at_once
 }
 
 #[test]
+fn reload_changing_only_preempt_and_announce_settings_emits_nothing_and_keeps_master() {
+    let t0 = Instant::now();
+    let (mut r, tm) = master(100, t0);
+    let c = RouterConfig {
+        preempt: false,
+        announce_repeat_after: None,
+        announce_refresh: Some(Duration::from_secs(30)),
+        ..cfg(100)
+    };
+    let t = tm + 2 * SEC;
+    r.reconfigure(t, c).unwrap();
+    assert_eq!(drain(&mut r), vec![]);
+    assert_eq!(r.state(), State::Master);
+    // the pending 5 s repeat was dropped; the refresh restarts from the reload
+    r.handle_timeout(t + Duration::from_secs(30));
+    assert!(drain(&mut r).contains(&Action::Announce));
+}
+
+#[test]
+fn reload_changing_the_vip_set_while_backup_emits_no_vip_action() {
+    let t0 = Instant::now();
+    let mut r = backup(40, t0);
+    let c = RouterConfig {
+        vips: vec![ip("192.0.2.101")],
+        ..cfg(40)
+    };
+    r.reconfigure(t0 + SEC, c).unwrap();
+    assert_eq!(drain(&mut r), vec![]);
+    assert_eq!(r.state(), State::Backup);
+}
+
+#[test]
 fn reload_keeps_the_tracking_offset_relative_to_the_new_base() {
     let t0 = Instant::now();
     let mut r = backup(40, t0);
