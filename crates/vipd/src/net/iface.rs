@@ -472,6 +472,9 @@ pub(crate) struct LinkBasics {
     pub ifname: String,
     pub mac: Option<[u8; 6]>,
     pub link_local_v6: Option<Ipv6Addr>,
+    /// IPv4 addresses of the interface. glibc names IPv4 entries by their label, so a labelled
+    /// VIP is missed here, which is fine: only the node's own source address is looked for.
+    pub ipv4: Vec<Ipv4Addr>,
     /// The AF_PACKET address of the interface, to bind packet sockets to it.
     pub packet_addr: Option<nix::sys::socket::LinkAddr>,
 }
@@ -491,6 +494,7 @@ pub(crate) fn link_basics(ifindex: u32) -> io::Result<LinkBasics> {
         ifname,
         mac: None,
         link_local_v6: None,
+        ipv4: Vec::new(),
         packet_addr: None,
     };
     for ifa in nix::ifaddrs::getifaddrs()? {
@@ -501,6 +505,8 @@ pub(crate) fn link_basics(ifindex: u32) -> io::Result<LinkBasics> {
         if let Some(link) = addr.as_link_addr() {
             basics.mac = link.addr().filter(|_| link.halen() == 6);
             basics.packet_addr = Some(*link);
+        } else if let Some(v4) = addr.as_sockaddr_in() {
+            basics.ipv4.push(v4.ip());
         } else if let Some(v6) = addr.as_sockaddr_in6() {
             let ip = v6.ip();
             if basics.link_local_v6.is_none() && is_link_local(IpAddr::V6(ip)) {

@@ -7,16 +7,17 @@
 //! every packet we send (RFC 9568 5.1.1.3 / 5.1.2.3; receivers drop anything else).
 
 use std::io;
-use std::io::IoSliceMut;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::socket::{
-    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn6, SockaddrStorage,
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockaddrIn, SockaddrIn6, SockaddrStorage,
 };
-use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -234,6 +235,7 @@ impl VrrpSocket {
             .map_err(ctx(name, "SO_RCVBUF"))?;
         match (cfg.family, source) {
             (Family::V4, IpAddr::V4(src)) => {
+                Self::check_local_v4(cfg, src)?;
                 socket
                     .attach_filter(&vrid_filter_v4(cfg.vrid))
                     .map_err(ctx(name, "SO_ATTACH_FILTER"))?;
@@ -250,12 +252,6 @@ impl VrrpSocket {
                 socket
                     .set_multicast_if_v4(&src)
                     .map_err(ctx(name, "IP_MULTICAST_IF"))?;
-                socket
-                    .bind(&SocketAddr::V4(SocketAddrV4::new(src, 0)).into())
-                    .map_err(ctx(
-                        name,
-                        &format!("binding to source {src} (is it an address of {name}?)"),
-                    ))?;
                 if cfg.peers.is_empty() {
                     socket
                         .join_multicast_v4_n(
@@ -265,7 +261,7 @@ impl VrrpSocket {
                         .map_err(ctx(name, "joining 224.0.0.18 (IP_ADD_MEMBERSHIP)"))?;
                 }
             }
-            (_, src) => {
+            _ => {
                 socket
                     .attach_filter(&vrid_filter_v6(cfg.vrid))
                     .map_err(ctx(name, "SO_ATTACH_FILTER"))?;
@@ -293,14 +289,6 @@ impl VrrpSocket {
                 socket
                     .set_freebind_v6(true)
                     .map_err(ctx(name, "IPV6_FREEBIND"))?;
-                let IpAddr::V6(v6) = src else {
-                    return Err(invalid(format!(
-                        "VRRP socket on {name}: IPv6 source expected"
-                    )));
-                };
-                socket
-                    .bind(&SocketAddr::V6(SocketAddrV6::new(v6, 0, 0, cfg.ifindex)).into())
-                    .map_err(ctx(name, &format!("binding to link-local source {v6}")))?;
                 if cfg.peers.is_empty() {
                     socket
                         .join_multicast_v6(&MULTICAST_V6, cfg.ifindex)
@@ -322,6 +310,32 @@ impl VrrpSocket {
             source,
             malformed: AtomicU64::new(0),
         })
+    }
+
+    /// The socket is not bound to the source (a raw socket bound to an address only receives
+    /// datagrams sent to that address, never the group), so the source travels with each send
+    /// in IP_PKTINFO; a wrong one is caught here rather than at the first advert.
+    fn check_local_v4(cfg: &SocketConfig, src: Ipv4Addr) -> io::Result<()> {
+        let basics = iface::link_basics(cfg.ifindex)
+            .map_err(|e| context("listing the interface's addresses", &cfg.ifname, e))?;
+        if basics.ipv4.contains(&src) {
+            return Ok(());
+        }
+        let have: Vec<String> = basics.ipv4.iter().map(ToString::to_string).collect();
+        Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!(
+                "VRRP socket on {}: source {src} is not an address of {} (its IPv4 addresses: \
+                 {}); expected the interface's primary IPv4 address",
+                cfg.ifname,
+                cfg.ifname,
+                if have.is_empty() {
+                    "none".to_owned()
+                } else {
+                    have.join(", ")
+                }
+            ),
+        ))
     }
 
     fn v6_source(cfg: &SocketConfig) -> io::Result<Ipv6Addr> {
@@ -459,23 +473,58 @@ impl VrrpSocket {
 
     /// Sends one VRRP payload to `dst` (the multicast group or one unicast peer).
     pub async fn send(&self, payload: &[u8], dst: IpAddr) -> io::Result<()> {
-        let addr: SockAddr = match (self.family, dst) {
-            (Family::V4, IpAddr::V4(d)) => SocketAddr::V4(SocketAddrV4::new(d, 0)).into(),
-            (Family::V6, IpAddr::V6(d)) => {
-                // Link-local and multicast destinations need the scope; global ones ignore it.
-                SocketAddr::V6(SocketAddrV6::new(d, 0, 0, self.ifindex)).into()
-            }
-            _ => {
-                return Err(invalid(format!(
-                    "VRRP socket on {}: cannot send to {dst}, it is not of the instance's family",
-                    self.ifname
-                )))
-            }
+        let ifindex = self.ifindex;
+        let send_once = |socket: &Socket| -> io::Result<usize> {
+            let fd = socket.as_raw_fd();
+            let iov = [IoSlice::new(payload)];
+            let sent = match (self.source, dst) {
+                (IpAddr::V4(src), IpAddr::V4(d)) => {
+                    let info = nix::libc::in_pktinfo {
+                        ipi_ifindex: i32::try_from(ifindex).unwrap_or(0),
+                        ipi_spec_dst: nix::libc::in_addr {
+                            s_addr: u32::from_ne_bytes(src.octets()),
+                        },
+                        ipi_addr: nix::libc::in_addr { s_addr: 0 },
+                    };
+                    sendmsg(
+                        fd,
+                        &iov,
+                        &[ControlMessage::Ipv4PacketInfo(&info)],
+                        MsgFlags::empty(),
+                        Some(&SockaddrIn::from(SocketAddrV4::new(d, 0))),
+                    )
+                }
+                (IpAddr::V6(src), IpAddr::V6(d)) => {
+                    let info = nix::libc::in6_pktinfo {
+                        ipi6_addr: nix::libc::in6_addr {
+                            s6_addr: src.octets(),
+                        },
+                        ipi6_ifindex: ifindex,
+                    };
+                    // Link-local and multicast destinations need the scope; others ignore it.
+                    sendmsg(
+                        fd,
+                        &iov,
+                        &[ControlMessage::Ipv6PacketInfo(&info)],
+                        MsgFlags::empty(),
+                        Some(&SockaddrIn6::from(SocketAddrV6::new(d, 0, 0, ifindex))),
+                    )
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "VRRP socket on {}: cannot send to {dst}, it is not of the instance's \
+                         family",
+                        self.ifname
+                    )))
+                }
+            };
+            sent.map_err(io::Error::from)
         };
         loop {
             let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| fd.get_ref().send_to(payload, &addr)) {
+            match guard.try_io(|fd| send_once(fd.get_ref())) {
                 Err(_would_block) => continue,
+                Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
                 Ok(result) => {
                     return result.map(drop).map_err(|e| {
                         io::Error::new(
