@@ -98,6 +98,8 @@ impl Host {
             .args(["netns", "exec", &self.ns])
             .args(argv)
             .stdin(Stdio::null())
+            // Plain text logs: they are read in files and in test output, not on a terminal.
+            .env("NO_COLOR", "1")
             .stdout(log)
             .stderr(log_err)
             .spawn()
@@ -192,6 +194,23 @@ impl Proc {
             .with_context(|| format!("{} was already reaped", self.label))?;
         kill(Pid::from_raw(pid), sig)
             .with_context(|| format!("sending {sig} to {} (pid {pid})", self.label))
+    }
+
+    /// Fails, quoting the log, if the process has already exited: a daemon that refused its
+    /// config should say so, not surface later as "nobody holds the VIP".
+    pub fn ensure_running(&mut self) -> Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        let log = self.log();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        anyhow::bail!(
+            "{} exited right after start; its log ({}):\n{}",
+            self.label,
+            self.log_path.display(),
+            tail.join("\n")
+        )
     }
 
     /// SIGTERM, then waits up to `grace` for a clean exit (SIGKILL after that). Returns how long

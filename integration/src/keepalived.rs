@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::net::IpAddr;
+use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -146,7 +147,7 @@ pub fn start(host: &Host, instances: &[Instance]) -> Result<Proc> {
     // A stale pid file from a killed run makes keepalived refuse to start.
     let _ = fs::remove_file(&pid);
     let _ = fs::remove_file(&vrrp_pid);
-    host.spawn(
+    let mut proc = host.spawn(
         "keepalived",
         &[
             "keepalived",
@@ -162,7 +163,11 @@ pub fn start(host: &Host, instances: &[Instance]) -> Result<Proc> {
             "-r",
             &vrrp_pid,
         ],
-    )
+    )?;
+    // keepalived reports config errors and exits at once; catch that here, not as a missing VIP.
+    thread::sleep(Duration::from_millis(150));
+    proc.ensure_running()?;
+    Ok(proc)
 }
 
 /// Starts OpenShift's API instance on lab nodes `0..priorities.len()`, node `i` with

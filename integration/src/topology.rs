@@ -572,6 +572,98 @@ impl Lab {
         })
     }
 
+    /// Like [`Lab::wait_single_holder`], looking only at `nodes` (e.g. leaving out a node whose
+    /// cable is pulled: whether it keeps the VIP on a dead link is its own business).
+    pub fn wait_single_holder_among(
+        &self,
+        vip: IpAddr,
+        nodes: &[usize],
+        timeout: Duration,
+    ) -> Result<usize> {
+        let mut last = Vec::new();
+        let found = wait_until(timeout, || {
+            last = self
+                .who_has(vip)?
+                .into_iter()
+                .filter(|n| nodes.contains(n))
+                .collect();
+            Ok((last.len() == 1).then(|| last[0]))
+        })?;
+        found.ok_or_else(|| {
+            anyhow!("after {timeout:?}, expected exactly one of nodes {nodes:?} holding {vip}, found {last:?}")
+        })
+    }
+
+    /// Checks every 100 ms for `duration` that `node`, and only `node`, holds `vip`.
+    pub fn assert_holder_stays(&self, vip: IpAddr, node: usize, duration: Duration) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < duration {
+            let holders = self.who_has(vip)?;
+            if holders != [node] {
+                bail!(
+                    "{:.1} s into a {duration:?} watch, {vip} was held by {holders:?}; expected only node {node}",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Samples the holders of `vip` every `every` for `duration`; returns (time since start, holders).
+    pub fn sample_holders(
+        &self,
+        vip: IpAddr,
+        duration: Duration,
+        every: Duration,
+    ) -> Result<Vec<(Duration, Vec<usize>)>> {
+        let start = Instant::now();
+        let mut samples = Vec::new();
+        while start.elapsed() < duration {
+            samples.push((start.elapsed(), self.who_has(vip)?));
+            thread::sleep(every);
+        }
+        Ok(samples)
+    }
+
+    /// True once the client gets an echo reply from `addr` (one probe every 200 ms or less, up to
+    /// `timeout`).
+    pub fn client_reaches(&self, addr: IpAddr, timeout: Duration) -> Result<bool> {
+        let addr = addr.to_string();
+        let argv = [
+            "ip",
+            "netns",
+            "exec",
+            self.client.ns(),
+            "ping",
+            "-n",
+            "-c",
+            "1",
+            "-W",
+            "0.2",
+            addr.as_str(),
+        ];
+        let reached = wait_until(timeout, || {
+            Ok(crate::cmd::output(&argv)?.status.success().then_some(()))
+        })?;
+        Ok(reached.is_some())
+    }
+
+    /// Waits until the client's neighbour entry for `vip` is node `node`'s MAC (sending an echo
+    /// each round so the entry is in use). Fails naming the MAC it last saw.
+    pub fn wait_client_neigh_is(&self, vip: IpAddr, node: usize, timeout: Duration) -> Result<()> {
+        let want = self.node_mac(node)?;
+        let mut last = None;
+        let found = wait_until(timeout, || {
+            let _ = self.client_reaches(vip, Duration::ZERO)?;
+            last = self.client_neigh(vip)?;
+            Ok((last.as_deref() == Some(want.as_str())).then_some(()))
+        })?;
+        found.ok_or_else(|| {
+            anyhow!("after {timeout:?}, the client maps {vip} to {last:?}, expected node {node}'s MAC {want}")
+        })
+    }
+
     /// Prints the last lines of every log in this lab's log directory to stderr.
     pub fn print_log_tails(&self, lines: usize) {
         let Ok(entries) = fs::read_dir(&self.log_dir) else {

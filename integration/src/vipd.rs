@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -130,17 +131,19 @@ pub fn start(host: &Host, instances: &[Instance]) -> Result<Proc> {
     .with_context(|| format!("writing {}", conf.display()))?;
     let bin_s = bin.to_string_lossy().into_owned();
     let conf_s = conf.to_string_lossy().into_owned();
-    host.spawn(
-        "vipd",
-        &[
-            &bin_s,
-            "run",
-            "--config",
-            &conf_s,
-            "--log-level",
-            "info,vipd=debug",
-        ],
-    )
+    let argv = [
+        bin_s.as_str(),
+        "run",
+        "--config",
+        &conf_s,
+        "--log-level",
+        "info,vipd=debug",
+    ];
+    let mut proc = host.spawn("vipd", &argv)?;
+    // Config errors show within milliseconds; 150 ms is far below any VRRP timer in the tests.
+    thread::sleep(Duration::from_millis(150));
+    proc.ensure_running()?;
+    Ok(proc)
 }
 
 /// How nodes of a vipd cluster address each other.
