@@ -41,12 +41,24 @@ fn receive_while(
     sender: &Netns,
     send: impl FnOnce() + Send,
 ) -> (ReceivedPacket, Vec<u8>) {
+    receive_beside(receiver, cfg, None, sender, send)
+}
+
+/// Like `receive_while`, with a second socket (`beside`) open in the receiver's namespace.
+fn receive_beside(
+    receiver: &Netns,
+    cfg: SocketConfig,
+    beside: Option<SocketConfig>,
+    sender: &Netns,
+    send: impl FnOnce() + Send,
+) -> (ReceivedPacket, Vec<u8>) {
     let (ready_tx, ready_rx) = mpsc::channel();
     std::thread::scope(|s| {
         let rx = s.spawn(move || {
             receiver.enter();
             block_on(async move {
                 let socket = VrrpSocket::open(&cfg).unwrap();
+                let _beside = beside.map(|b| VrrpSocket::open(&b).unwrap());
                 ready_tx.send(()).unwrap();
                 let mut buf = [0u8; 1500];
                 let packet = timeout(TIMEOUT, socket.recv(&mut buf))
@@ -186,6 +198,24 @@ fn ipv6_unicast_advert_arrives_addressed_to_the_peer_with_hop_limit_255() {
         (IpAddr::V6(lab.a.link_local()), ip(B_V6), 255)
     );
     assert_eq!(payload, hex(ADVERT_V6_VRID51));
+}
+
+#[test]
+fn a_unicast_socket_ignores_the_group_joined_by_another_instance() {
+    let lab = Lab::new();
+    let unicast = config(&lab.b, Family::V4, 93, B_V4, &[A_V4]);
+    let multicast = config(&lab.b, Family::V4, 93, B_V4, &[]);
+    let tx_cfg = config(&lab.a, Family::V4, 93, A_V4, &[]);
+    let (packet, _) = receive_beside(&lab.b, unicast, Some(multicast), &lab.a, || {
+        send_vrrp(
+            tx_cfg,
+            vec![
+                (hex(ADVERT_V4_VRID93), ip("224.0.0.18")),
+                (hex(ADVERT_V4_VRID93), ip(B_V4)),
+            ],
+        )
+    });
+    assert_eq!(packet.dst, ip(B_V4));
 }
 
 #[test]

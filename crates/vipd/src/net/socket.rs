@@ -106,6 +106,18 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
+/// Datagrams of any VRID may have been queued between socket(2) and SO_ATTACH_FILTER; drop
+/// them so that the first `recv` already honours the filter. Bounded: the queue is small.
+fn discard_queued(socket: &Socket) {
+    let mut scratch = [0u8; 64];
+    for _ in 0..1024 {
+        if nix::sys::socket::recv(socket.as_raw_fd(), &mut scratch, MsgFlags::MSG_DONTWAIT).is_err()
+        {
+            break;
+        }
+    }
+}
+
 /// BPF for IPv4 raw sockets: the socket sees the IPv4 header, whose length varies with options,
 /// so the VRID offset is 4*IHL + 1 (the IHL load is BPF_MSH, made for exactly this).
 pub fn vrid_filter_v4(vrid: u8) -> [SockFilter; 5] {
@@ -252,6 +264,11 @@ impl VrrpSocket {
                 socket
                     .set_multicast_if_v4(&src)
                     .map_err(ctx(name, "IP_MULTICAST_IF"))?;
+                // Linux otherwise delivers groups joined by any socket of the host: a unicast
+                // instance would then hear multicast adverts because another instance joined.
+                socket
+                    .set_multicast_all_v4(false)
+                    .map_err(ctx(name, "IP_MULTICAST_ALL"))?;
                 if cfg.peers.is_empty() {
                     socket
                         .join_multicast_v4_n(
@@ -278,6 +295,9 @@ impl VrrpSocket {
                     .set_multicast_if_v6(cfg.ifindex)
                     .map_err(ctx(name, "IPV6_MULTICAST_IF"))?;
                 socket
+                    .set_multicast_all_v6(false)
+                    .map_err(ctx(name, "IPV6_MULTICAST_ALL"))?;
+                socket
                     .set_tclass_v6(TOS_NETWORK_CONTROL)
                     .map_err(ctx(name, "IPV6_TCLASS"))?;
                 setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)
@@ -285,7 +305,7 @@ impl VrrpSocket {
                 setsockopt(&socket, sockopt::Ipv6RecvHopLimit, &true)
                     .map_err(|e| ctx(name, "IPV6_RECVHOPLIMIT")(e.into()))?;
                 // The link-local address may still be tentative (DAD runs for about a second after
-                // the link comes up); binding to it anyway lets the daemon start with the link.
+                // the link comes up); IPV6_FREEBIND lets IPV6_PKTINFO name it as source anyway.
                 socket
                     .set_freebind_v6(true)
                     .map_err(ctx(name, "IPV6_FREEBIND"))?;
@@ -296,6 +316,7 @@ impl VrrpSocket {
                 }
             }
         }
+        discard_queued(&socket);
         // SAFETY: socket2::Socket owns its descriptor: it stays open, and `as_raw_fd` returns
         // the same one, until the Socket (here the AsyncFd that owns it) is dropped.
         let fd = unsafe {
