@@ -204,6 +204,9 @@ impl Forwarder {
             config,
         };
         forwarder.set_upstreams(forwarder.config.upstreams.clone());
+        if forwarder.config.upstreams.is_empty() {
+            tracing::info!("forwarder starts without upstream resolvers; forwarded names get SERVFAIL until some are set");
+        }
         Ok(forwarder)
     }
 
@@ -229,7 +232,9 @@ impl Forwarder {
                 });
             next.push(upstream);
         }
-        if next.is_empty() {
+        // Logged on the change to empty only, not per query; the resolv.conf watcher also says
+        // which lines were skipped and why.
+        if next.is_empty() && !current.is_empty() {
             tracing::warn!(
                 "no upstream resolvers: names outside the cluster zone get SERVFAIL until resolv.conf lists a resolver other than this node"
             );

@@ -95,9 +95,13 @@ pub(crate) struct Upstream {
 
 type Reply = Result<Vec<u8>, ExchangeError>;
 
+/// An in-flight query. The entry lives exactly as long as the query (its `InFlight` guard
+/// removes it); an answer only takes `reply`. Were the answer to remove the entry, a new query
+/// could draw the same ID before the old guard ran, and that guard would then remove the new
+/// query's entry.
 struct Pending {
     question: Question,
-    reply: oneshot::Sender<Reply>,
+    reply: Option<oneshot::Sender<Reply>>,
 }
 
 type PendingTable = Mutex<HashMap<u16, Pending>>;
@@ -221,7 +225,7 @@ impl Upstream {
                 id,
                 Pending {
                     question: question.clone(),
-                    reply,
+                    reply: Some(reply),
                 },
             );
             id
@@ -333,10 +337,11 @@ async fn receive(
             // An ICMP port unreachable for a connected socket: nothing listens on the upstream's
             // port, so every query waiting on this socket fails now instead of at its timeout.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                for (_, waiting) in lock(&pending).drain() {
-                    let _ = waiting
-                        .reply
-                        .send(Err(io::Error::from(io::ErrorKind::ConnectionRefused).into()));
+                for waiting in lock(&pending).values_mut() {
+                    if let Some(reply) = waiting.reply.take() {
+                        let _ = reply
+                            .send(Err(io::Error::from(io::ErrorKind::ConnectionRefused).into()));
+                    }
                 }
             }
             Err(e) => {
@@ -355,13 +360,16 @@ fn dispatch(datagram: &[u8], pending: &PendingTable, counters: &Counters) {
     let matched = datagram.len() >= wire::HEADER_LEN && wire::is_response(datagram) && {
         let question = wire::parse_question(datagram);
         let mut table = lock(pending);
-        let id = wire::id(datagram);
-        match (table.get(&id), question) {
+        match (table.get_mut(&wire::id(datagram)), question) {
+            // A second copy of an answer finds `reply` already taken and counts as unmatched.
             (Some(waiting), Ok(question)) if waiting.question == question => {
-                if let Some(waiting) = table.remove(&id) {
-                    let _ = waiting.reply.send(Ok(datagram.to_vec()));
+                match waiting.reply.take() {
+                    Some(reply) => {
+                        let _ = reply.send(Ok(datagram.to_vec()));
+                        true
+                    }
+                    None => false,
                 }
-                true
             }
             _ => false,
         }
