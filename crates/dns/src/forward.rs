@@ -293,6 +293,7 @@ impl Forwarder {
         }
         let key = CacheKey {
             question: layout.question.clone(),
+            edns: layout.opt.is_some(),
             dnssec_ok: layout.opt.is_some_and(|opt| opt.dnssec_ok),
             checking_disabled: wire::checking_disabled(query),
         };

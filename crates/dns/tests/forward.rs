@@ -692,6 +692,20 @@ async fn dnssec_ok_queries_do_not_share_cache_entries_with_plain_ones() {
 }
 
 #[tokio::test]
+async fn queries_with_and_without_edns_do_not_share_cache_entries() {
+    let upstream = FakeUpstream::answering(0, vec![a_record(20, 15)]).await;
+    let fwd = forwarder(&[&upstream], |_| {});
+    fwd.forward(
+        &query(1, "edns.example.com", TYPE_A, Some((1232, false))),
+        UDP512,
+    )
+    .await;
+    fwd.forward(&query(2, "edns.example.com", TYPE_A, None), UDP512)
+        .await;
+    assert_eq!(upstream.udp(), 2);
+}
+
+#[tokio::test]
 async fn nxdomain_is_cached_for_the_soa_negative_ttl_capped_at_30() {
     let upstream = FakeUpstream::start(|q, _| vec![nxdomain(q, 3600, 60)]).await;
     let fwd = forwarder(&[&upstream], |_| {});

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use super::wire::{self, Layout, OptRecord, Question};
 
 /// Cache identity: the question plus the bits that change what an upstream answers
-/// (DO: DNSSEC records included, RFC 3225; CD: validation skipped, RFC 4035 section 3.2.2).
+/// (EDNS: an answer to a query without OPT must not carry one, RFC 6891 section 7; DO: DNSSEC
+/// records included, RFC 3225; CD: validation skipped, RFC 4035 section 3.2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct CacheKey {
     pub question: Question,
+    pub edns: bool,
     pub dnssec_ok: bool,
     pub checking_disabled: bool,
 }
@@ -188,6 +190,7 @@ mod tests {
     fn key(layout: &Layout) -> CacheKey {
         CacheKey {
             question: layout.question.clone(),
+            edns: false,
             dnssec_ok: false,
             checking_disabled: false,
         }
