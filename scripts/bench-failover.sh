@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Failover benchmark, keepalived vs vipd in the same run: unplanned failover (link cut) at 1 s and
+# 100 ms adverts, planned handover (SIGTERM), priorities 70/40; client-seen outage (median of
+# N runs, default 5) and the daemons' RSS. Prints a markdown table for docs/benchmarks.md.
+#
+#   scripts/bench-failover.sh [--runs N] [--only keepalived|vipd]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "bench-failover.sh: must run as root (it creates network namespaces); try: sudo $0" >&2
+    exit 1
+fi
+
+bash scripts/setup.sh
+cargo build --release --quiet -p vipd -p vipd-integration --bins
+export VIPD_BIN=$PWD/target/release/vipd
+
+bench_pid=
+cleanup() {
+    if [[ -n $bench_pid ]]; then
+        kill "$bench_pid" 2>/dev/null || true
+        wait "$bench_pid" 2>/dev/null || true
+        for ns in $(ip netns list | awk '{print $1}' | grep "^vl${bench_pid}_" || true); do
+            for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+            ip netns del "$ns" 2>/dev/null || true
+        done
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "Machine: $(nproc) cores, kernel $(uname -r), $(keepalived --version 2>&1 | head -1)"
+target/release/bench-failover "$@" &
+bench_pid=$!
+wait "$bench_pid"
