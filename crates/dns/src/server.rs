@@ -11,13 +11,19 @@
 
 use std::future::Future;
 use std::io;
+use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -31,8 +37,15 @@ use crate::answer::{
 use crate::zone::ZoneHandle;
 
 /// Largest UDP query read; anything longer is cut by the kernel and answered FORMERR. Queries are
-/// a header, one name and an OPT: far below this.
-const UDP_QUERY_BUFFER: usize = 4096;
+/// a header, one name and an OPT with perhaps a cookie or padding: far below this.
+const UDP_QUERY_BUFFER: usize = 2048;
+
+/// Largest UDP response written locally: `max_udp_size` above it is capped here. 4096 is the
+/// largest EDNS size RFC 6891 section 6.2.5 suggests; the default is 512.
+pub const UDP_RESPONSE_BUFFER: usize = 4096;
+
+/// Datagrams read per recvmmsg and answered per sendmmsg.
+const UDP_BATCH: usize = 32;
 
 /// How often a blocked UDP worker wakes to notice shutdown.
 const UDP_STOP_POLL: Duration = Duration::from_millis(100);
@@ -400,7 +413,9 @@ impl DnsServer {
         let shared = Arc::new(Shared {
             zone,
             forwarder,
-            max_udp_size: config.max_udp_size.max(MIN_UDP_SIZE),
+            max_udp_size: config
+                .max_udp_size
+                .clamp(MIN_UDP_SIZE, UDP_RESPONSE_BUFFER as u16),
             allow: config.allow.clone(),
             stop: AtomicBool::new(false),
             forwards_in_flight: AtomicUsize::new(0),
@@ -501,7 +516,9 @@ fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     })
 }
 
-/// One UDP socket's loop. Local answers never leave this thread and reuse two buffers.
+/// One UDP socket's loop: up to [`UDP_BATCH`] datagrams per recvmmsg (MSG_WAITFORONE: returns as
+/// soon as one is there), local answers written into per-slot buffers and sent with one sendmmsg.
+/// Nothing is allocated for local answers; forwarded queries are copied and spawned.
 fn udp_worker<F: ForwardQuery>(
     socket: Arc<UdpSocket>,
     shared: &Arc<Shared<F>>,
@@ -510,76 +527,146 @@ fn udp_worker<F: ForwardQuery>(
     runtime: &tokio::runtime::Handle,
 ) {
     let counters = &all_counters[index];
-    let mut query = vec![0u8; UDP_QUERY_BUFFER];
-    let mut out = vec![0u8; usize::from(shared.max_udp_size)];
+    let fd = socket.as_raw_fd();
+    let mut queries = Box::new([[0u8; UDP_QUERY_BUFFER]; UDP_BATCH]);
+    let mut outs = Box::new([[0u8; UDP_RESPONSE_BUFFER]; UDP_BATCH]);
+    let mut rx_headers = MultiHeaders::<SockaddrStorage>::preallocate(UDP_BATCH, None);
+    let mut tx_headers = MultiHeaders::<SockaddrStorage>::preallocate(UDP_BATCH, None);
+    let mut received = [(0usize, None::<SockaddrStorage>); UDP_BATCH];
+    let mut reply_lens = [0usize; UDP_BATCH];
+    let mut reply_peers = [None::<SockaddrStorage>; UDP_BATCH];
     while !shared.stop.load(Ordering::Relaxed) {
-        let (len, peer) = match socket.recv_from(&mut query) {
-            Ok(received) => received,
-            Err(err) => {
-                match err.kind() {
-                    io::ErrorKind::WouldBlock
-                    | io::ErrorKind::TimedOut
-                    | io::ErrorKind::Interrupted
-                    // ICMP errors for earlier replies surface here; nothing to do about them.
-                    | io::ErrorKind::ConnectionRefused => {}
-                    _ => {
-                        warn!(worker = index, error = %err, "DNS UDP receive failed; retrying");
-                        std::thread::sleep(Duration::from_millis(10));
+        let mut count = 0;
+        {
+            let mut iovs = queries.each_mut().map(|query| [IoSliceMut::new(query)]);
+            match recvmmsg(
+                fd,
+                &mut rx_headers,
+                iovs.iter_mut(),
+                MsgFlags::MSG_WAITFORONE,
+                None,
+            ) {
+                Ok(results) => {
+                    for (slot, result) in received.iter_mut().zip(results) {
+                        *slot = (result.bytes, result.address);
+                        count += 1;
                     }
                 }
+                // The read timeout (shutdown polling), signals, and ICMP errors for earlier
+                // replies surfacing on the socket: nothing to do but read again.
+                Err(Errno::EAGAIN | Errno::EINTR | Errno::ECONNREFUSED) => continue,
+                Err(err) => {
+                    warn!(worker = index, error = %err, "DNS UDP receive failed; retrying in 10 ms");
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            }
+        }
+        let zone = shared.zone.load();
+        let mut replies = 0;
+        for (slot, &(len, peer)) in received[..count].iter().enumerate() {
+            let Some(peer_addr) = peer.as_ref().and_then(socket_addr) else {
+                bump(&counters.dropped_malformed);
+                continue;
+            };
+            if !shared.allowed(peer_addr.ip()) {
+                bump(&counters.dropped_not_allowed);
                 continue;
             }
-        };
-        if !shared.allowed(peer.ip()) {
-            bump(&counters.dropped_not_allowed);
-            continue;
-        }
-        let query = &query[..len];
-        let outcome = answer(
-            &shared.zone.load(),
-            query,
-            &mut out,
-            Transport::Udp,
-            shared.max_udp_size,
-        );
-        match outcome {
-            Outcome::Respond(n) => {
-                counters.query(query);
-                bump(&counters.local);
-                let response = &out[..n];
-                counters.response(response);
-                if is_badvers(response) {
-                    bump(&counters.badvers);
-                }
-                if let Err(err) = socket.send_to(response, peer) {
-                    debug!(%peer, error = %err, "DNS UDP send failed");
-                }
-            }
-            Outcome::Forward { max_response } => {
-                counters.query(query);
-                let Some(slot) = shared.forward_slot() else {
-                    bump(&counters.dropped_overload);
-                    continue;
-                };
-                bump(&counters.forwarded);
-                let query = query.to_vec();
-                let socket = Arc::clone(&socket);
-                let forwarder = Arc::clone(&shared.forwarder);
-                let all_counters = Arc::clone(all_counters);
-                runtime.spawn(async move {
-                    let response = forwarder
-                        .forward_query(&query, Transport::Udp, max_response)
-                        .await;
-                    all_counters[index].response(&response);
-                    if let Err(err) = socket.send_to(&response, peer) {
-                        debug!(%peer, error = %err, "DNS UDP send of a forwarded answer failed");
+            let query = &queries[slot][..len.min(UDP_QUERY_BUFFER)];
+            let out = &mut outs[replies][..usize::from(shared.max_udp_size)];
+            match answer(&zone, query, out, Transport::Udp, shared.max_udp_size) {
+                Outcome::Respond(n) => {
+                    counters.query(query);
+                    bump(&counters.local);
+                    counters.response(&out[..n]);
+                    if is_badvers(&out[..n]) {
+                        bump(&counters.badvers);
                     }
-                    drop(slot);
-                });
+                    reply_lens[replies] = n;
+                    reply_peers[replies] = peer;
+                    replies += 1;
+                }
+                Outcome::Forward { max_response } => {
+                    counters.query(query);
+                    let Some(slot) = shared.forward_slot() else {
+                        bump(&counters.dropped_overload);
+                        continue;
+                    };
+                    bump(&counters.forwarded);
+                    let query = query.to_vec();
+                    let socket = Arc::clone(&socket);
+                    let forwarder = Arc::clone(&shared.forwarder);
+                    let all_counters = Arc::clone(all_counters);
+                    runtime.spawn(async move {
+                        let response = forwarder
+                            .forward_query(&query, Transport::Udp, max_response)
+                            .await;
+                        all_counters[index].response(&response);
+                        if let Err(err) = socket.send_to(&response, peer_addr) {
+                            debug!(peer = %peer_addr, error = %err, "DNS UDP send of a forwarded answer failed");
+                        }
+                        drop(slot);
+                    });
+                }
+                Outcome::Drop => bump(&counters.dropped_malformed),
             }
-            Outcome::Drop => bump(&counters.dropped_malformed),
+        }
+        drop(zone);
+        send_replies(
+            fd,
+            &mut tx_headers,
+            &outs[..replies],
+            &reply_lens,
+            &reply_peers,
+            index,
+        );
+    }
+}
+
+/// Sends `outs[i][..lens[i]]` to `peers[i]` with as few sendmmsg calls as possible; a message
+/// that fails (a peer's ICMP error, a full buffer) is skipped, not retried.
+fn send_replies(
+    fd: std::os::fd::RawFd,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    outs: &[[u8; UDP_RESPONSE_BUFFER]],
+    lens: &[usize; UDP_BATCH],
+    peers: &[Option<SockaddrStorage>; UDP_BATCH],
+    worker: usize,
+) {
+    let mut next = 0;
+    while next < outs.len() {
+        let iovs: [[IoSlice; 1]; UDP_BATCH] = std::array::from_fn(|i| match outs.get(i) {
+            Some(out) => [IoSlice::new(&out[..lens[i]])],
+            None => [IoSlice::new(&[])],
+        });
+        let no_cmsgs: [ControlMessage; 0] = [];
+        let sent = sendmmsg(
+            fd,
+            headers,
+            iovs[next..outs.len()].iter(),
+            &peers[next..outs.len()],
+            no_cmsgs,
+            MsgFlags::empty(),
+        )
+        .map(|results| results.count());
+        match sent {
+            Ok(0) | Err(_) => {
+                if let Err(err) = sent {
+                    debug!(worker, error = %err, "DNS UDP send failed; skipping one reply");
+                }
+                next += 1;
+            }
+            Ok(sent) => next += sent,
         }
     }
+}
+
+fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::from(*v4));
+    }
+    addr.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
 }
 
 fn is_badvers(response: &[u8]) -> bool {
