@@ -1,4 +1,5 @@
-//! Command-line entry points: `run`, `check-config`, `vrids`, `detect-interface`.
+//! Command-line entry points: `run`, `check-config`, `vrids`, `detect-interface`, and the
+//! control-socket clients `status`, `reload`, `resign`, `resume`.
 //!
 //! Exit status: 0 on success, 1 when the command ran and failed (invalid configuration, no
 //! matching interface, an invalid installer-era VRID), 2 for usage errors (as clap does).
@@ -12,6 +13,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, InstanceConfig, VridSource};
+
+mod ctl;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,6 +60,50 @@ enum Command {
         #[arg(long, value_name = "ADDRESS")]
         ignore: Vec<IpAddr>,
     },
+    /// Show what the running daemon is doing: state, priority and why, Master, VIPs, checks, DNS.
+    Status {
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Ask the running daemon to re-read its configuration (same as SIGHUP); prints the outcome.
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Hand an instance's VIPs to another node (make-before-break) and stay out of the election.
+    Resign {
+        /// Instance name, e.g. `api`.
+        instance: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Let a resigned instance rejoin the election.
+    Resume {
+        /// Instance name, e.g. `api`.
+        instance: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Which daemon to talk to.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// Control socket; default: `[control] socket` of the configuration file.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Configuration file to read the socket path from.
+    #[arg(long, short, default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+}
+
+impl Target {
+    fn socket(&self) -> PathBuf {
+        ctl::socket_path(self.socket.as_deref(), &self.config)
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -73,6 +120,25 @@ pub fn main() -> ExitCode {
             legacy,
         } => vrids(&cluster_name, legacy),
         Command::DetectInterface { vip, ignore } => report(detect_interface(vip, &ignore)),
+        Command::Status { json, target } => report(ctl::status(&target.socket(), json)),
+        Command::Reload { target } => report(
+            ctl::send(&target.socket(), &crate::daemon::control::Request::Reload)
+                .and_then(ctl::print_reply),
+        ),
+        Command::Resign { instance, target } => report(
+            ctl::send(
+                &target.socket(),
+                &crate::daemon::control::Request::Resign { instance },
+            )
+            .and_then(ctl::print_reply),
+        ),
+        Command::Resume { instance, target } => report(
+            ctl::send(
+                &target.socket(),
+                &crate::daemon::control::Request::Resume { instance },
+            )
+            .and_then(ctl::print_reply),
+        ),
     }
 }
 
@@ -98,15 +164,7 @@ fn run(path: &Path, log_level: Option<&str>) -> anyhow::Result<()> {
         dns = config.dns.is_some(),
         "configuration loaded"
     );
-    start_daemon(config, path)
-}
-
-/// Stands in for `crate::daemon::run` until the driver exists; refuses rather than pretending.
-fn start_daemon(_config: Config, path: &Path) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "{}: the configuration is valid, but the daemon is not built yet in this version of vipd",
-        path.display()
-    )
+    crate::daemon::run(config, path)
 }
 
 fn init_tracing(log_level: Option<&str>) -> anyhow::Result<()> {
@@ -118,6 +176,7 @@ fn init_tracing(log_level: Option<&str>) -> anyhow::Result<()> {
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))

@@ -11,7 +11,7 @@
 
 mod duration;
 mod raw;
-mod validate;
+pub mod validate;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

@@ -1,1 +1,557 @@
-//! See lib.rs.
+//! The daemon: starts one task per VRRP instance, the health monitor, the cluster DNS, the HTTP
+//! endpoints and the control socket, then reacts to signals.
+//!
+//! - SIGTERM / SIGINT: every Master resigns make-before-break (priority-0 advert, VIPs kept until
+//!   a new Master is heard or `resign_wait` passes), then the process exits.
+//! - SIGHUP (or `vipd reload`): the configuration file is read again; if it is invalid the running
+//!   configuration stays and the errors are logged. Instances whose identity (VRID, version,
+//!   family, interface, peers) is unchanged keep their state; others are restarted.
+
+pub mod control;
+pub mod dns;
+pub mod instance;
+pub mod metrics;
+pub mod notify;
+pub mod status;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::{Config, InstanceConfig};
+use crate::health::{HealthMonitor, HealthSnapshot, Priority};
+use crate::net::netlink::VipManager;
+
+use self::control::{ControlReply, ControlRequest};
+use self::instance::{Command, Instance, InstanceHandle};
+use self::status::{InstanceReport, InstanceStatus};
+
+/// Extra time allowed on top of the longest `resign_wait` for instances to stop on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the daemon in the foreground until SIGTERM / SIGINT.
+pub fn run(config: Config, path: &Path) -> anyhow::Result<()> {
+    let workers = if config.dns.is_some() { 2 } else { 1 };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(4)
+        .thread_name("vipd")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let mut daemon = Daemon::start(config, path.to_path_buf()).await?;
+        daemon.serve().await
+    })
+}
+
+/// Everything the daemon's main loop owns.
+struct Daemon {
+    config: Config,
+    path: PathBuf,
+    vips: VipManager,
+    instances: Vec<InstanceHandle>,
+    health: Option<HealthMonitor>,
+    health_rx: Option<watch::Receiver<HealthSnapshot>>,
+    dns: Option<dns::DnsRuntime>,
+    shared: Arc<Shared>,
+    control_rx: mpsc::Receiver<ControlRequest>,
+    started: Instant,
+}
+
+/// State read by the HTTP endpoints and the control socket.
+pub struct Shared {
+    pub ready: AtomicBool,
+    pub instances: Mutex<Vec<Arc<Mutex<InstanceStatus>>>>,
+    pub health: Mutex<Option<watch::Receiver<HealthSnapshot>>>,
+    pub dns: Mutex<Option<dns::DnsView>>,
+    pub config_path: PathBuf,
+    pub started: SystemTime,
+    pub reloads: Mutex<ReloadStats>,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReloadStats {
+    pub ok: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+}
+
+impl Shared {
+    /// Reports of every instance, as `vipd status` shows them.
+    pub fn instance_reports(&self) -> Vec<InstanceReport> {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let list = match self.instances.lock() {
+            Ok(list) => list.clone(),
+            Err(_) => return Vec::new(),
+        };
+        list.iter()
+            .filter_map(|s| s.lock().ok().map(|s| s.report(now, wall)))
+            .collect()
+    }
+
+    pub fn health_snapshot(&self) -> Option<HealthSnapshot> {
+        let guard = self.health.lock().ok()?;
+        guard.as_ref().map(|rx| rx.borrow().clone())
+    }
+}
+
+impl Daemon {
+    async fn start(config: Config, path: PathBuf) -> anyhow::Result<Self> {
+        let vips = VipManager::new()
+            .await
+            .context("cannot open a netlink connection to manage addresses")?;
+        let (control_tx, control_rx) = mpsc::channel(16);
+        let shared = Arc::new(Shared {
+            ready: AtomicBool::new(false),
+            instances: Mutex::new(Vec::new()),
+            health: Mutex::new(None),
+            dns: Mutex::new(None),
+            config_path: path.clone(),
+            started: SystemTime::now(),
+            reloads: Mutex::new(ReloadStats::default()),
+        });
+
+        let (health, health_rx) = start_health(&config);
+        if let Ok(mut h) = shared.health.lock() {
+            *h = health_rx.clone();
+        }
+        let snapshot = health_rx.as_ref().map(|rx| rx.borrow().clone());
+
+        let mut instances = Vec::new();
+        let all_vips = all_vips(&config);
+        for ic in &config.instances {
+            let priority = tracked_priority(ic, snapshot.as_ref());
+            let handle = start_instance(ic.clone(), &all_vips, vips.clone(), priority).await?;
+            instances.push(handle);
+        }
+        publish_instances(&shared, &instances);
+
+        let dns = match &config.dns {
+            Some(dns_config) => {
+                let rt = dns::DnsRuntime::start(dns_config, &config)
+                    .await
+                    .context("cannot start the cluster DNS")?;
+                if let Ok(mut d) = shared.dns.lock() {
+                    *d = Some(rt.view());
+                }
+                Some(rt)
+            }
+            None => None,
+        };
+
+        if let Some(http) = &config.http {
+            let listener = tokio::net::TcpListener::bind(http.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "{}: [http] listen = \"{}\": cannot listen (is another process, e.g. CoreDNS's health endpoint, using the port?)",
+                        path.display(),
+                        http.listen
+                    )
+                })?;
+            tracing::info!(listen = %http.listen, "HTTP endpoints /health /ready /metrics up");
+            tokio::spawn(crate::http::serve(listener, Arc::clone(&shared)));
+        }
+
+        control::listen(&config.control.socket, control_tx, Arc::clone(&shared))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the control socket {} ([control] socket)",
+                    config.control.socket.display()
+                )
+            })?;
+
+        if let Some(every) = notify::watchdog_interval() {
+            spawn_watchdog(every, Arc::clone(&shared));
+        }
+        shared.ready.store(true, Ordering::SeqCst);
+        notify::notify("READY=1\nSTATUS=running");
+        tracing::info!(
+            instances = instances.len(),
+            dns = dns.is_some(),
+            "vipd is running"
+        );
+        Ok(Daemon {
+            config,
+            path,
+            vips,
+            instances,
+            health,
+            health_rx,
+            dns,
+            shared,
+            control_rx,
+            started: Instant::now(),
+        })
+    }
+
+    async fn serve(&mut self) -> anyhow::Result<()> {
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: resigning and shutting down"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT: resigning and shutting down"); break; }
+                _ = hup.recv() => { let _ = self.reload().await; }
+                changed = health_changed(&mut self.health_rx) => {
+                    if changed { self.push_priorities().await; } else { self.health_rx = None; }
+                }
+                request = self.control_rx.recv() => {
+                    if let Some(request) = request { self.on_control(request).await; }
+                }
+            }
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+
+    async fn on_control(&mut self, request: ControlRequest) {
+        match request {
+            ControlRequest::Reload { reply } => {
+                let result = self.reload().await;
+                let _ = reply.send(match result {
+                    Ok(summary) => ControlReply::ok(summary),
+                    Err(e) => ControlReply::error(format!("{e:#}")),
+                });
+            }
+            ControlRequest::Resign { instance, reply } => {
+                let _ = reply.send(self.resign_or_resume(&instance, true).await);
+            }
+            ControlRequest::Resume { instance, reply } => {
+                let _ = reply.send(self.resign_or_resume(&instance, false).await);
+            }
+        }
+    }
+
+    /// `vipd resign`: hands the VIPs of one instance to another node (make-before-break) and
+    /// keeps this node out of the election until `vipd resume` or a restart.
+    async fn resign_or_resume(&mut self, name: &str, resign: bool) -> ControlReply {
+        let Some(handle) = self.instances.iter().find(|h| h.name == name) else {
+            let names: Vec<&str> = self.instances.iter().map(|h| h.name.as_str()).collect();
+            return ControlReply::error(format!(
+                "no instance named {name:?} (running: {})",
+                names.join(", ")
+            ));
+        };
+        let (tx, rx) = oneshot::channel();
+        let command = if resign {
+            Command::Resign(tx)
+        } else {
+            Command::Resume(tx)
+        };
+        if handle.commands.send(command).await.is_err() {
+            return ControlReply::error(format!("instance {name:?} is not running"));
+        }
+        match tokio::time::timeout(handle.config.resign_wait + SHUTDOWN_GRACE, rx).await {
+            Ok(Ok(text)) => ControlReply::ok(text),
+            _ => ControlReply::error(format!(
+                "instance {name:?} did not confirm the resignation in time; check `vipd status`"
+            )),
+        }
+    }
+
+    /// Re-reads the configuration file. A bad file changes nothing.
+    async fn reload(&mut self) -> anyhow::Result<String> {
+        notify::notify("RELOADING=1");
+        let result = self.try_reload().await;
+        match &result {
+            Ok(summary) => {
+                tracing::info!("reload: {summary}");
+                if let Ok(mut s) = self.shared.reloads.lock() {
+                    s.ok += 1;
+                    s.last_error = None;
+                }
+            }
+            Err(e) => {
+                tracing::error!("reload refused, the running configuration stays in effect: {e:#}");
+                if let Ok(mut s) = self.shared.reloads.lock() {
+                    s.failed += 1;
+                    s.last_error = Some(format!("{e:#}"));
+                }
+            }
+        }
+        notify::notify("READY=1");
+        result
+    }
+
+    async fn try_reload(&mut self) -> anyhow::Result<String> {
+        let new = Config::load(&self.path)?;
+        for w in &new.warnings {
+            tracing::warn!("{w}");
+        }
+        // Placement (interface detection, socket open) of new instances is done before any
+        // running instance is touched, so a reload that cannot start fails as a whole.
+        let all_vips = all_vips(&new);
+        let mut plans: Vec<(InstanceConfig, Plan)> = Vec::new();
+        for ic in &new.instances {
+            let plan = match self.instances.iter().find(|h| h.name == ic.name) {
+                Some(h) if h.config == *ic => Plan::Keep,
+                Some(h) if instance::same_identity(&h.config, ic) => Plan::Reconfigure,
+                Some(_) => Plan::Restart,
+                None => Plan::Start,
+            };
+            if matches!(plan, Plan::Start | Plan::Restart) {
+                instance::place(ic, &all_vips).await?;
+            }
+            plans.push((ic.clone(), plan));
+        }
+
+        let checks_changed = new.checks != self.config.checks;
+        if checks_changed {
+            if let Some(monitor) = self.health.take() {
+                monitor.shutdown().await;
+            }
+            let (health, rx) = start_health(&new);
+            self.health = health;
+            self.health_rx = rx.clone();
+            if let Ok(mut h) = self.shared.health.lock() {
+                *h = rx;
+            }
+        }
+        let snapshot = self.health_rx.as_ref().map(|rx| rx.borrow().clone());
+
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        let mut old: Vec<InstanceHandle> = std::mem::take(&mut self.instances);
+        // Stop what was removed or must restart first, so VRIDs and sockets are free.
+        let mut kept = Vec::new();
+        for handle in old.drain(..) {
+            match plans.iter().find(|(ic, _)| ic.name == handle.name) {
+                Some((_, Plan::Keep | Plan::Reconfigure)) => kept.push(handle),
+                Some((_, Plan::Restart)) => {
+                    stop_instance(handle).await;
+                }
+                Some((_, Plan::Start)) | None => {
+                    *counts.entry("removed").or_default() += 1;
+                    stop_instance(handle).await;
+                }
+            }
+        }
+        for (ic, plan) in plans {
+            let priority = tracked_priority(&ic, snapshot.as_ref());
+            match plan {
+                Plan::Keep => {
+                    *counts.entry("unchanged").or_default() += 1;
+                    if let Some(pos) = kept.iter().position(|h| h.name == ic.name) {
+                        self.instances.push(kept.remove(pos));
+                    }
+                }
+                Plan::Reconfigure => {
+                    *counts.entry("updated in place").or_default() += 1;
+                    if let Some(pos) = kept.iter().position(|h| h.name == ic.name) {
+                        let mut handle = kept.remove(pos);
+                        let _ = handle
+                            .commands
+                            .send(Command::Reconfigure(Box::new(ic.clone())))
+                            .await;
+                        let _ = handle.commands.send(Command::Priority(priority)).await;
+                        handle.config = ic;
+                        self.instances.push(handle);
+                    }
+                }
+                Plan::Restart | Plan::Start => {
+                    let label = if matches!(plan, Plan::Restart) {
+                        "restarted"
+                    } else {
+                        "added"
+                    };
+                    *counts.entry(label).or_default() += 1;
+                    let handle = start_instance(ic, &all_vips, self.vips.clone(), priority).await?;
+                    self.instances.push(handle);
+                }
+            }
+        }
+        publish_instances(&self.shared, &self.instances);
+        if let Some(dns) = &mut self.dns {
+            dns.reload(new.dns.as_ref(), &new).await?;
+        } else if new.dns.is_some() {
+            tracing::warn!(
+                "reload: [dns] was added; the DNS server starts only on a restart of vipd"
+            );
+        }
+        if checks_changed {
+            self.push_priorities().await;
+        }
+        self.config = new;
+        let mut parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        parts.sort();
+        Ok(format!(
+            "configuration {} reloaded: instances {}",
+            self.path.display(),
+            if parts.is_empty() {
+                "none".to_string()
+            } else {
+                parts.join(", ")
+            }
+        ))
+    }
+
+    /// Recomputes every instance's effective priority from the latest check results.
+    async fn push_priorities(&mut self) {
+        let snapshot = self.health_rx.as_ref().map(|rx| rx.borrow().clone());
+        for handle in &self.instances {
+            let p = tracked_priority(&handle.config, snapshot.as_ref());
+            let _ = handle.commands.send(Command::Priority(p)).await;
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        notify::notify("STOPPING=1");
+        self.shared.ready.store(false, Ordering::SeqCst);
+        let handles: Vec<InstanceHandle> = std::mem::take(&mut self.instances);
+        // All instances resign in parallel: each waits for its own successor.
+        let stops: Vec<_> = handles.into_iter().map(stop_instance).collect();
+        for stop in stops {
+            stop.await;
+        }
+        if let Some(monitor) = self.health.take() {
+            monitor.shutdown().await;
+        }
+        if let Some(dns) = self.dns.take() {
+            dns.shutdown().await;
+        }
+        control::remove_socket(&self.config.control.socket);
+        tracing::info!(
+            uptime_secs = self.started.elapsed().as_secs(),
+            "vipd stopped; all VIPs released"
+        );
+    }
+}
+
+enum Plan {
+    Keep,
+    Reconfigure,
+    Restart,
+    Start,
+}
+
+async fn start_instance(
+    config: InstanceConfig,
+    all_vips: &[IpAddr],
+    vips: VipManager,
+    priority: Priority,
+) -> anyhow::Result<InstanceHandle> {
+    let placement = instance::place(&config, all_vips).await?;
+    tracing::info!(
+        instance = %config.name,
+        vrid = config.vrid,
+        interface = %placement.interface.ifname,
+        source = %placement.source,
+        priority = priority.value,
+        vips = ?config.vips,
+        mode = if config.peers.is_empty() { "multicast" } else { "unicast" },
+        "starting instance"
+    );
+    if config.peers.is_empty() && config.version == vipd_vrrp::Version::V2 {
+        tracing::info!(
+            instance = %config.name,
+            "no unicast_peers: adverts go to the VRRP multicast group 224.0.0.18 (the bootstrap's mode)"
+        );
+    }
+    let (inst, status) = Instance::open(config.clone(), placement, vips, priority).await?;
+    let (tx, rx) = mpsc::channel(32);
+    let task = tokio::spawn(inst.run(rx, priority));
+    Ok(InstanceHandle {
+        name: config.name.clone(),
+        config,
+        commands: tx,
+        status,
+        task,
+    })
+}
+
+/// Asks an instance to resign and waits (bounded) until it has released its VIPs.
+fn stop_instance(handle: InstanceHandle) -> impl std::future::Future<Output = ()> {
+    let wait = handle.config.resign_wait + SHUTDOWN_GRACE;
+    let commands = handle.commands.clone();
+    async move {
+        let _ = commands.send(Command::Shutdown).await;
+        let name = handle.name.clone();
+        let mut task = handle.task;
+        if tokio::time::timeout(wait, &mut task).await.is_err() {
+            tracing::error!(
+                instance = %name,
+                "instance did not stop within {wait:?}; aborting it (its VIPs may need `ip addr del`)"
+            );
+            task.abort();
+        }
+    }
+}
+
+fn start_health(
+    config: &Config,
+) -> (
+    Option<HealthMonitor>,
+    Option<watch::Receiver<HealthSnapshot>>,
+) {
+    if config.checks.is_empty() {
+        return (None, None);
+    }
+    let monitor = HealthMonitor::start(config.checks.clone());
+    let rx = monitor.subscribe();
+    (Some(monitor), Some(rx))
+}
+
+/// The effective priority of an instance given the latest check results.
+fn tracked_priority(config: &InstanceConfig, snapshot: Option<&HealthSnapshot>) -> Priority {
+    match snapshot {
+        Some(snapshot) if !config.track.is_empty() => {
+            let tracked: Vec<(&str, i32)> = config
+                .track
+                .iter()
+                .map(|t| (t.check.as_str(), t.weight))
+                .collect();
+            snapshot.effective_priority(config.priority, &tracked)
+        }
+        _ => Priority {
+            value: config.priority,
+            fault: false,
+        },
+    }
+}
+
+async fn health_changed(rx: &mut Option<watch::Receiver<HealthSnapshot>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn all_vips(config: &Config) -> Vec<IpAddr> {
+    config
+        .instances
+        .iter()
+        .flat_map(|i| i.vips.iter().copied())
+        .collect()
+}
+
+fn publish_instances(shared: &Shared, instances: &[InstanceHandle]) {
+    if let Ok(mut list) = shared.instances.lock() {
+        *list = instances.iter().map(|h| Arc::clone(&h.status)).collect();
+    }
+}
+
+fn spawn_watchdog(every: Duration, shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            // The ping proves the runtime is scheduling tasks; the status locks prove no
+            // instance task is stuck holding one.
+            if shared.ready.load(Ordering::SeqCst) {
+                let _ = shared.instance_reports();
+                notify::notify("WATCHDOG=1");
+            }
+        }
+    });
+}

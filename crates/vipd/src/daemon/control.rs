@@ -1,0 +1,257 @@
+//! The local control socket behind `vipd status`, `vipd reload`, `vipd resign` and `vipd resume`.
+//!
+//! Protocol: the client writes one JSON request line, the daemon answers one JSON line and closes.
+//! The socket is created mode 0600 (root only): it can move VIPs.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::health::HealthSnapshot;
+
+use super::status::InstanceReport;
+use super::{ReloadStats, Shared};
+
+/// Longest request line accepted.
+const MAX_REQUEST: usize = 4096;
+/// A client that does not send its request within this time is dropped.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A resign waits for the successor; this bounds the client's wait.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    Reload,
+    Resign { instance: String },
+    Resume { instance: String },
+}
+
+/// What the main loop must handle (status is answered without it).
+#[derive(Debug)]
+pub enum ControlRequest {
+    Reload {
+        reply: oneshot::Sender<ControlReply>,
+    },
+    Resign {
+        instance: String,
+        reply: oneshot::Sender<ControlReply>,
+    },
+    Resume {
+        instance: String,
+        reply: oneshot::Sender<ControlReply>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControlReply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusReport>,
+}
+
+impl ControlReply {
+    pub fn ok(message: impl Into<String>) -> Self {
+        ControlReply {
+            ok: true,
+            message: Some(message.into()),
+            status: None,
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        ControlReply {
+            ok: false,
+            message: Some(message.into()),
+            status: None,
+        }
+    }
+}
+
+/// Everything `vipd status` shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub version: String,
+    pub config: String,
+    pub uptime_secs: u64,
+    pub ready: bool,
+    pub instances: Vec<InstanceReportOwned>,
+    #[serde(default)]
+    pub checks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub dns: Option<serde_json::Value>,
+    pub reloads: ReloadStatsOwned,
+}
+
+/// The instance report as the client reads it back (same fields as [`InstanceReport`]).
+pub type InstanceReportOwned = serde_json::Value;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ReloadStatsOwned {
+    pub ok: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+}
+
+impl From<ReloadStats> for ReloadStatsOwned {
+    fn from(r: ReloadStats) -> Self {
+        ReloadStatsOwned {
+            ok: r.ok,
+            failed: r.failed,
+            last_error: r.last_error,
+        }
+    }
+}
+
+pub fn status_report(shared: &Shared) -> StatusReport {
+    let instances: Vec<InstanceReport> = shared.instance_reports();
+    let checks: Option<HealthSnapshot> = shared.health_snapshot();
+    let dns = shared
+        .dns
+        .lock()
+        .ok()
+        .and_then(|d| d.as_ref().map(|d| d.status()));
+    StatusReport {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config: shared.config_path.display().to_string(),
+        uptime_secs: SystemTime::now()
+            .duration_since(shared.started)
+            .unwrap_or_default()
+            .as_secs(),
+        ready: shared.ready.load(std::sync::atomic::Ordering::SeqCst),
+        instances: instances
+            .iter()
+            .filter_map(|i| serde_json::to_value(i).ok())
+            .collect(),
+        checks: checks.and_then(|c| serde_json::to_value(c).ok()),
+        dns,
+        reloads: shared
+            .reloads
+            .lock()
+            .map(|r| r.clone().into())
+            .unwrap_or_default(),
+    }
+}
+
+/// Binds the socket (replacing a stale one) and serves it in the background.
+pub async fn listen(
+    path: &Path,
+    requests: mpsc::Sender<ControlRequest>,
+    shared: Arc<Shared>,
+) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another vipd is already running and listening on it",
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(handle(stream, requests.clone(), Arc::clone(&shared)));
+                }
+                Err(e) => {
+                    tracing::warn!("control socket: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+pub fn remove_socket(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+async fn handle(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, shared: Arc<Shared>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
+    let mut line = String::new();
+    let reply = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
+        Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
+            Ok(request) => dispatch(request, &requests, &shared).await,
+            Err(e) => ControlReply::error(format!(
+                "cannot understand the request ({e}); expected one JSON line such as {{\"command\":\"status\"}}"
+            )),
+        },
+        _ => return,
+    };
+    if let Ok(mut text) = serde_json::to_string(&reply) {
+        text.push('\n');
+        let _ = write.write_all(text.as_bytes()).await;
+    }
+}
+
+async fn dispatch(
+    request: Request,
+    requests: &mpsc::Sender<ControlRequest>,
+    shared: &Shared,
+) -> ControlReply {
+    let (tx, rx) = oneshot::channel();
+    let forwarded = match request {
+        Request::Status => {
+            return ControlReply {
+                ok: true,
+                message: None,
+                status: Some(status_report(shared)),
+            }
+        }
+        Request::Reload => ControlRequest::Reload { reply: tx },
+        Request::Resign { instance } => ControlRequest::Resign {
+            instance,
+            reply: tx,
+        },
+        Request::Resume { instance } => ControlRequest::Resume {
+            instance,
+            reply: tx,
+        },
+    };
+    if requests.send(forwarded).await.is_err() {
+        return ControlReply::error("the daemon is shutting down");
+    }
+    match tokio::time::timeout(CLIENT_TIMEOUT, rx).await {
+        Ok(Ok(reply)) => reply,
+        _ => ControlReply::error("the daemon did not answer in time; check its log"),
+    }
+}
+
+/// Client side: sends one request and reads the reply (used by the CLI).
+pub async fn request(path: &Path, request: &Request) -> anyhow::Result<ControlReply> {
+    use anyhow::Context;
+    let stream = UnixStream::connect(path).await.with_context(|| {
+        format!(
+            "cannot reach vipd at {} (is `vipd run` active, and are you root?)",
+            path.display()
+        )
+    })?;
+    let (read, mut write) = stream.into_split();
+    let mut text = serde_json::to_string(request)?;
+    text.push('\n');
+    write.write_all(text.as_bytes()).await?;
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    tokio::time::timeout(CLIENT_TIMEOUT, reader.read_line(&mut line))
+        .await
+        .context("vipd did not answer within 60 s")??;
+    serde_json::from_str(line.trim())
+        .with_context(|| format!("unexpected answer from vipd: {line:?}"))
+}

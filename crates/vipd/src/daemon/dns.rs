@@ -1,0 +1,212 @@
+//! The cluster DNS inside the daemon: zone from the config, forwarder fed by resolv.conf.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use vipd_dns::forward::{
+    ForwardMetrics, Forwarder, ForwarderConfig, ResolvConfWatch, ResolvConfWatcher,
+};
+use vipd_dns::server::{ClientNet, DnsMetrics, DnsServer, DnsServerHandle, ServerConfig};
+use vipd_dns::zone::{ClusterZone, Node, ZoneConfig, ZoneHandle};
+
+use crate::config::{Config, DnsConfig};
+
+/// The running DNS server and what feeds it.
+pub struct DnsRuntime {
+    server: Arc<Mutex<Option<DnsServerHandle>>>,
+    forwarder: Arc<Forwarder>,
+    zone: ZoneHandle,
+    watcher: ResolvConfWatcher,
+    config: DnsConfig,
+}
+
+/// A cheap handle for status and metrics.
+#[derive(Clone)]
+pub struct DnsView {
+    server: Arc<Mutex<Option<DnsServerHandle>>>,
+    forwarder: Arc<Forwarder>,
+    zone: ZoneHandle,
+}
+
+impl DnsRuntime {
+    pub async fn start(dns: &DnsConfig, config: &Config) -> anyhow::Result<Self> {
+        let zone = ZoneHandle::new(build_zone(dns, config)?);
+        let forwarder = Arc::new(
+            Forwarder::new(ForwarderConfig::default())
+                .context("cannot set up the DNS forwarder")?,
+        );
+        let watcher = ResolvConfWatcher::spawn(
+            Arc::clone(&forwarder),
+            ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config)),
+        );
+        let server = DnsServer::start(server_config(dns)?, zone.clone(), Arc::clone(&forwarder))?;
+        tracing::info!(
+            domain = %dns.cluster_domain,
+            listen = ?server.local_addrs(),
+            resolv_conf = %dns.resolv_conf.display(),
+            "cluster DNS serving"
+        );
+        Ok(DnsRuntime {
+            server: Arc::new(Mutex::new(Some(server))),
+            forwarder,
+            zone,
+            watcher,
+            config: dns.clone(),
+        })
+    }
+
+    pub fn view(&self) -> DnsView {
+        DnsView {
+            server: Arc::clone(&self.server),
+            forwarder: Arc::clone(&self.forwarder),
+            zone: self.zone.clone(),
+        }
+    }
+
+    /// Applies a reloaded configuration: the zone is swapped atomically (no query lost); the
+    /// resolv.conf path and exclusions are re-armed; listeners stay (a restart changes them).
+    pub async fn reload(&mut self, dns: Option<&DnsConfig>, config: &Config) -> anyhow::Result<()> {
+        let Some(dns) = dns else {
+            tracing::warn!("reload: [dns] was removed; DNS keeps serving until vipd restarts");
+            return Ok(());
+        };
+        let zone = build_zone(dns, config)?;
+        if dns.listen != self.config.listen
+            || dns.max_udp_size != self.config.max_udp_size
+            || dns.allow != self.config.allow
+        {
+            tracing::warn!("reload: DNS listen / max_udp_size / allow changed; they take effect when vipd restarts");
+        }
+        self.zone.replace(zone);
+        if dns.resolv_conf != self.config.resolv_conf {
+            self.watcher = ResolvConfWatcher::spawn(
+                Arc::clone(&self.forwarder),
+                ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config)),
+            );
+        }
+        self.config = dns.clone();
+        Ok(())
+    }
+
+    pub async fn shutdown(self) {
+        let server = self.server.lock().ok().and_then(|mut s| s.take());
+        if let Some(server) = server {
+            server.shutdown().await;
+        }
+        drop(self.watcher);
+    }
+}
+
+impl DnsView {
+    pub fn server_metrics(&self) -> Option<DnsMetrics> {
+        self.server.lock().ok()?.as_ref().map(|s| s.metrics())
+    }
+
+    pub fn forward_metrics(&self) -> ForwardMetrics {
+        self.forwarder.metrics()
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let zone = self.zone.load();
+        let upstreams: Vec<serde_json::Value> = self
+            .forwarder
+            .upstreams()
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "address": u.addr.to_string(),
+                    "healthy": u.healthy,
+                    "last_rtt_ms": u.last_rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    "queries": u.queries,
+                    "failures": u.failures,
+                    "timeouts": u.timeouts,
+                })
+            })
+            .collect();
+        let m = self.server_metrics().unwrap_or_default();
+        serde_json::json!({
+            "domain": zone.domain(),
+            "listen": self.server.lock().ok().and_then(|s| s.as_ref().map(|s| s.local_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>())),
+            "upstreams": upstreams,
+            "answered_locally": m.answered_locally,
+            "forwarded": m.forwarded,
+        })
+    }
+}
+
+fn build_zone(dns: &DnsConfig, config: &Config) -> anyhow::Result<ClusterZone> {
+    let base_domain = config
+        .base_domain
+        .clone()
+        .context("[dns] needs `base_domain` at the top level")?;
+    let zone_config = ZoneConfig {
+        cluster_name: config.cluster_name.to_ascii_lowercase(),
+        base_domain: base_domain.to_ascii_lowercase(),
+        api_vips: dns.api_vips.clone(),
+        ingress_vips: dns.ingress_vips.clone(),
+        nodes: dns
+            .nodes
+            .iter()
+            .map(|n| Node {
+                name: n.name.to_ascii_lowercase(),
+                addresses: n.addresses.clone(),
+            })
+            .collect(),
+        ttl: dns.ttl,
+    };
+    ClusterZone::new(&zone_config).with_context(|| format!("{}: [dns]", config.source.display()))
+}
+
+fn server_config(dns: &DnsConfig) -> anyhow::Result<ServerConfig> {
+    let mut allow = Vec::new();
+    for cidr in &dns.allow {
+        let text = format!("{}/{}", cidr.network, cidr.prefix_len);
+        let net: ClientNet = text
+            .parse()
+            .map_err(|e| anyhow::anyhow!("[dns] allow {text:?}: {e}"))?;
+        allow.push(net);
+    }
+    Ok(ServerConfig {
+        listen: dns.listen.clone(),
+        // Two UDP sockets per address saturate this daemon's share of a node; more threads
+        // would only add memory.
+        workers: std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(2),
+        max_udp_size: dns.max_udp_size,
+        allow,
+        ..ServerConfig::default()
+    })
+}
+
+/// Addresses never used as upstreams: our own VIPs and node addresses (CoreDNS's renderer
+/// dropped the node's own IP so it would not forward to itself).
+fn excluded_upstreams(dns: &DnsConfig, config: &Config) -> Vec<IpAddr> {
+    let mut exclude: Vec<IpAddr> = config
+        .instances
+        .iter()
+        .flat_map(|i| i.vips.iter().copied())
+        .chain(dns.api_vips.iter().copied())
+        .chain(dns.ingress_vips.iter().copied())
+        .collect();
+    exclude.extend(local_addresses());
+    exclude.sort();
+    exclude.dedup();
+    exclude
+}
+
+fn local_addresses() -> Vec<IpAddr> {
+    nix::ifaddrs::getifaddrs()
+        .map(|addrs| {
+            addrs
+                .filter_map(|a| a.address)
+                .filter_map(|s| {
+                    s.as_sockaddr_in()
+                        .map(|v4| IpAddr::V4(v4.ip()))
+                        .or_else(|| s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,670 @@
+//! One VRRP instance on one interface: the tokio shell around a `vipd_vrrp::Router`.
+//!
+//! The task owns the raw socket, the announcer and the router. Every input (a received packet,
+//! a timer deadline, a command from the daemon, an address change seen on netlink) is fed to
+//! the router with `now`; after each, the router's actions are carried out in order.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
+use vipd_vrrp::packet::ParseError;
+use vipd_vrrp::router::{Received, ReconfigureError};
+use vipd_vrrp::{Action, Advertisement, Event, Router, State};
+
+use crate::config::InstanceConfig;
+use crate::health::Priority;
+use crate::net::announce::Announcer;
+use crate::net::iface::{self, InterfaceInfo};
+use crate::net::netlink::{AddressEvent, AddressEventKind, VipManager};
+use crate::net::socket::{Family, SocketConfig, VrrpSocket};
+
+use super::status::{InstanceStatus, RateLimiter};
+
+/// Largest VRRP payload we accept: 255 IPv6 addresses plus the header (RFC 9568 5.2.5).
+const MAX_PAYLOAD: usize = 8 + 255 * 16 + 8;
+/// Pause after a receive error so a downed link cannot make the loop spin.
+const RECV_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// What the daemon can ask of a running instance.
+#[derive(Debug)]
+pub enum Command {
+    /// Health tracking recomputed the effective priority / fault state.
+    Priority(Priority),
+    /// Reload with a configuration of the same identity (see [`same_identity`]).
+    Reconfigure(Box<InstanceConfig>),
+    /// Make-before-break resign, then stop.
+    Shutdown,
+    /// Operator hand-over: resign make-before-break, then stay out of the election (the
+    /// reply is sent once the VIPs are released) until [`Command::Resume`].
+    Resign(oneshot::Sender<String>),
+    /// Rejoin the election after [`Command::Resign`].
+    Resume(oneshot::Sender<String>),
+}
+
+/// The daemon's handle on a running instance task.
+#[derive(Debug)]
+pub struct InstanceHandle {
+    pub name: String,
+    pub config: InstanceConfig,
+    pub commands: mpsc::Sender<Command>,
+    pub status: Arc<Mutex<InstanceStatus>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Whether a reload can hand `new` to the running router (same socket, same router identity),
+/// or the instance must be stopped and started again.
+pub fn same_identity(old: &InstanceConfig, new: &InstanceConfig) -> bool {
+    old.vrid == new.vrid
+        && old.version == new.version
+        && old.family == new.family
+        && old.interface == new.interface
+        && old.unicast_source == new.unicast_source
+        && old.peers == new.peers
+        && old.vips.first() == new.vips.first()
+}
+
+/// Where an instance runs: the resolved interface and the address its adverts come from.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub interface: InterfaceInfo,
+    pub source: IpAddr,
+}
+
+/// Resolves the interface (configured or detected from the VIP's subnet) and the source address.
+pub async fn place(config: &InstanceConfig, all_vips: &[IpAddr]) -> anyhow::Result<Placement> {
+    let interface = match &config.interface {
+        Some(name) => iface::interface_by_name(name)
+            .await
+            .with_context(|| format!("instance {:?}: interface {name:?}", config.name))?,
+        None => {
+            let first = config
+                .vips
+                .first()
+                .copied()
+                .context("instance has no VIPs")?;
+            let detected = iface::detect_on_host(first, all_vips).await.with_context(|| {
+                format!(
+                    "instance {:?}: no `interface` configured and none could be detected for VIP {first}; \
+                     set `interface = \"...\"` in the [[instance]] table",
+                    config.name
+                )
+            })?;
+            iface::interface_by_index(detected.ifindex)
+                .await
+                .with_context(|| {
+                    format!("instance {:?}: interface {}", config.name, detected.ifname)
+                })?
+        }
+    };
+    let source = match (config.family_is_v4(), config.unicast_source) {
+        (_, Some(source)) => source,
+        (true, None) => IpAddr::V4(interface.primary_v4.with_context(|| {
+            format!(
+                "instance {:?}: interface {} has no IPv4 address to send VRRP adverts from; \
+                 add one or set `unicast_source`",
+                config.name, interface.ifname
+            )
+        })?),
+        (false, None) => IpAddr::V6(interface.link_local_v6.with_context(|| {
+            format!(
+                "instance {:?}: interface {} has no IPv6 link-local address, which VRRPv3 over IPv6 \
+                 sends from (RFC 9568 5.1.2.1)",
+                config.name, interface.ifname
+            )
+        })?),
+    };
+    if !interface.up {
+        tracing::warn!(
+            instance = %config.name,
+            interface = %interface.ifname,
+            "interface is administratively down; adverts will fail until it is up"
+        );
+    }
+    placement_checked(config, interface, source)
+}
+
+fn placement_checked(
+    config: &InstanceConfig,
+    interface: InterfaceInfo,
+    source: IpAddr,
+) -> anyhow::Result<Placement> {
+    if config.family_is_v4() != source.is_ipv4() {
+        bail!(
+            "instance {:?}: source address {source} is not of the VIPs' address family",
+            config.name
+        );
+    }
+    Ok(Placement { interface, source })
+}
+
+impl InstanceConfig {
+    fn family_is_v4(&self) -> bool {
+        matches!(self.family, crate::config::Family::Ipv4)
+    }
+}
+
+/// Everything the task needs, opened before it is spawned so a bad interface fails startup.
+pub struct Instance {
+    config: InstanceConfig,
+    placement: Placement,
+    socket: VrrpSocket,
+    announcer: Announcer,
+    vips: VipManager,
+    router: Router,
+    status: Arc<Mutex<InstanceStatus>>,
+    /// Parse failures by label (the router never sees those packets).
+    malformed: BTreeMap<&'static str, u64>,
+    limiter: RateLimiter,
+    /// Whether our VIPs are on the interface, as far as we know.
+    holding: bool,
+    /// VIPs someone else deleted while we are Master, restored on the next drain.
+    pending_repair: Vec<IpAddr>,
+    /// Set by an operator's resign: the stopped router stays stopped until resumed.
+    resigned: bool,
+    resign_reply: Option<oneshot::Sender<String>>,
+    /// Health tracking's last verdict, reapplied when the router is rebuilt.
+    priority: Priority,
+}
+
+impl Instance {
+    /// Opens the socket and announcer, and removes VIPs a crashed run left behind.
+    pub async fn open(
+        config: InstanceConfig,
+        placement: Placement,
+        vips: VipManager,
+        initial: Priority,
+    ) -> anyhow::Result<(Self, Arc<Mutex<InstanceStatus>>)> {
+        let family = if config.family_is_v4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let socket = VrrpSocket::open(&SocketConfig {
+            ifname: placement.interface.ifname.clone(),
+            ifindex: placement.interface.ifindex,
+            family,
+            vrid: config.vrid,
+            source: placement.source,
+            peers: config.peers.clone(),
+        })
+        .with_context(|| format!("instance {:?}: opening the VRRP socket", config.name))?;
+        let announcer = Announcer::new(placement.interface.ifindex).with_context(|| {
+            format!(
+                "instance {:?}: opening the announcement socket on {}",
+                config.name, placement.interface.ifname
+            )
+        })?;
+        // A run that was SIGKILLed, or a keepalived before us, may have left our VIPs on the
+        // interface: a node that is not Master must not answer for them. An address owner
+        // (priority 255) becomes Master at once, so its VIPs stay.
+        if config.priority != 255 {
+            for vip in &config.vips {
+                if vips
+                    .present(placement.interface.ifindex, *vip)
+                    .await
+                    .unwrap_or(false)
+                {
+                    vips.remove(placement.interface.ifindex, *vip)
+                        .await
+                        .with_context(|| {
+                            format!("instance {:?}: removing stale VIP {vip}", config.name)
+                        })?;
+                    tracing::warn!(
+                        instance = %config.name,
+                        %vip,
+                        interface = %placement.interface.ifname,
+                        "removed a VIP left behind by an earlier run (unclean exit); it returns if this node is elected"
+                    );
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut router = Router::new(config.router_config(placement.source), now);
+        router.set_priority(now, i32::from(initial.value));
+        let status = Arc::new(Mutex::new(InstanceStatus::new(
+            &config, &placement, initial,
+        )));
+        let instance = Instance {
+            config,
+            placement,
+            socket,
+            announcer,
+            vips,
+            router,
+            status: Arc::clone(&status),
+            malformed: BTreeMap::new(),
+            limiter: RateLimiter::new(Duration::from_secs(10)),
+            holding: false,
+            pending_repair: Vec::new(),
+            resigned: false,
+            resign_reply: None,
+            priority: initial,
+        };
+        Ok((instance, status))
+    }
+
+    /// Runs until shut down and the router has stopped.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>, initial: Priority) {
+        let mut address_events = match self.vips.watch().await {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                tracing::warn!(
+                    instance = %self.config.name,
+                    "cannot watch address changes, a VIP deleted by hand will not be restored: {e}"
+                );
+                None
+            }
+        };
+        let mut buf = vec![0u8; MAX_PAYLOAD];
+        let now = Instant::now();
+        if initial.fault {
+            self.router.set_fault(now, true);
+        }
+        self.router.startup(now);
+        self.drain().await;
+        let mut commands_open = true;
+        loop {
+            let deadline = self.router.poll_timeout();
+            tokio::select! {
+                received = self.socket.recv(&mut buf) => match received {
+                    Ok(packet) => self.on_packet(&buf[..packet.len.min(buf.len())], &packet),
+                    Err(e) => {
+                        if self.limiter.allow("recv_error") {
+                            tracing::warn!(instance = %self.config.name, "receiving VRRP adverts failed: {e}");
+                        }
+                        tokio::time::sleep(RECV_ERROR_PAUSE).await;
+                    }
+                },
+                () = sleep_deadline(deadline) => {
+                    let now = Instant::now();
+                    if let Some(d) = deadline {
+                        self.record_lateness(now.saturating_duration_since(d));
+                    }
+                    self.router.handle_timeout(now);
+                }
+                command = commands.recv(), if commands_open => match command {
+                    Some(c) => self.on_command(c),
+                    // The daemon dropped us without a shutdown: resign anyway.
+                    None => { commands_open = false; self.router.shutdown(Instant::now()); }
+                },
+                event = recv_event(&mut address_events) => self.on_address_event(event),
+            }
+            self.drain().await;
+            if self.router.is_stopped() {
+                if let Some(reply) = self.resign_reply.take() {
+                    let _ = reply.send(format!(
+                        "instance {}: resigned; VIPs released; this node stays out of the election until `vipd resume {}`",
+                        self.config.name, self.config.name
+                    ));
+                }
+                if !self.resigned {
+                    break;
+                }
+            }
+        }
+        tracing::info!(instance = %self.config.name, "instance stopped");
+    }
+
+    fn on_packet(&mut self, payload: &[u8], packet: &crate::net::socket::ReceivedPacket) {
+        let now = Instant::now();
+        match Advertisement::parse(payload, packet.src, packet.dst) {
+            Ok((advert, checksum_form)) => {
+                self.router.handle_advert(
+                    now,
+                    Received {
+                        src: packet.src,
+                        ttl: packet.ttl,
+                        advert: &advert,
+                        checksum_form,
+                    },
+                );
+                self.note_peer(packet.src, &advert);
+            }
+            Err(e) => {
+                let label = parse_error_label(&e);
+                *self.malformed.entry(label).or_insert(0) += 1;
+                if self.limiter.allow(label) {
+                    tracing::warn!(
+                        instance = %self.config.name,
+                        from = %packet.src,
+                        reason = label,
+                        "dropped a malformed VRRP packet: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Remembers what other routers say about this VRID, for collision detection in status.
+    fn note_peer(&mut self, src: IpAddr, advert: &Advertisement) {
+        if let Ok(mut status) = self.status.lock() {
+            status.note_peer(src, advert, &self.config.vips, SystemTime::now());
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Priority(p) => {
+                self.priority = p;
+                self.router.set_priority(now, i32::from(p.value));
+                if p.fault != (self.router.state() == State::Fault) {
+                    self.router.set_fault(now, p.fault);
+                }
+                if let Ok(mut status) = self.status.lock() {
+                    status.tracked = p;
+                }
+            }
+            Command::Reconfigure(new) => {
+                let router_config = new.router_config(self.placement.source);
+                match self.router.reconfigure(now, router_config) {
+                    Ok(()) => {
+                        tracing::info!(instance = %self.config.name, "configuration reloaded; state kept");
+                        self.config = *new;
+                        if let Ok(mut status) = self.status.lock() {
+                            status.reconfigured(&self.config);
+                        }
+                    }
+                    Err(ReconfigureError::IdentityChanged { field, .. }) => {
+                        // The daemon checks identity first; reaching here is a daemon bug, so
+                        // keep running on the old configuration rather than half-applying.
+                        tracing::error!(
+                            instance = %self.config.name,
+                            field,
+                            "reload changed the instance's identity; keeping the old configuration"
+                        );
+                    }
+                }
+            }
+            Command::Shutdown => {
+                self.resigned = false;
+                self.router.shutdown(now);
+            }
+            Command::Resign(reply) => {
+                tracing::info!(instance = %self.config.name, "operator asked to resign: handing over make-before-break");
+                self.resigned = true;
+                self.resign_reply = Some(reply);
+                self.router.shutdown(now);
+            }
+            Command::Resume(reply) => {
+                if !self.resigned {
+                    let _ = reply.send(format!(
+                        "instance {}: not resigned; nothing to do",
+                        self.config.name
+                    ));
+                    return;
+                }
+                if !self.router.is_stopped() {
+                    let _ = reply.send(format!(
+                        "instance {}: still handing over; try again in a moment",
+                        self.config.name
+                    ));
+                    return;
+                }
+                self.resigned = false;
+                self.router = Router::new(self.config.router_config(self.placement.source), now);
+                self.router
+                    .set_priority(now, i32::from(self.priority.value));
+                if self.priority.fault {
+                    self.router.set_fault(now, true);
+                }
+                self.router.startup(now);
+                tracing::info!(instance = %self.config.name, "operator resumed the instance: rejoining the election");
+                let _ = reply.send(format!(
+                    "instance {}: rejoined the election",
+                    self.config.name
+                ));
+            }
+        }
+    }
+
+    fn on_address_event(&mut self, event: Option<AddressEvent>) {
+        let Some(event) = event else { return };
+        if event.kind != AddressEventKind::Removed
+            || event.ifindex != self.placement.interface.ifindex
+            || !self.router.config().vips.contains(&event.address)
+        {
+            return;
+        }
+        if matches!(self.router.state(), State::Master | State::Resigning) && self.holding {
+            tracing::warn!(
+                instance = %self.config.name,
+                vip = %event.address,
+                "a VIP was removed from the interface by someone else while this node is Master; restoring it"
+            );
+            if let Ok(mut status) = self.status.lock() {
+                status.vip_repairs += 1;
+            }
+            self.pending_repair.push(event.address);
+        }
+    }
+
+    /// Carries out every queued action, in order.
+    async fn drain(&mut self) {
+        for vip in std::mem::take(&mut self.pending_repair) {
+            self.add_vip(vip).await;
+            self.announce_one(vip);
+        }
+        while let Some(action) = self.router.poll_action() {
+            match action {
+                Action::Send(advert) => self.send(&advert).await,
+                Action::AddVips => {
+                    for vip in self.router.config().vips.clone() {
+                        self.add_vip(vip).await;
+                    }
+                    self.holding = true;
+                }
+                Action::RemoveVips => {
+                    for vip in self.router.config().vips.clone() {
+                        self.remove_vip(vip).await;
+                    }
+                    self.holding = false;
+                }
+                Action::UpdateVips { added, removed } => {
+                    for vip in removed {
+                        self.remove_vip(vip).await;
+                    }
+                    for vip in added {
+                        self.add_vip(vip).await;
+                        self.announce_one(vip);
+                    }
+                }
+                Action::Announce => {
+                    for vip in self.router.config().vips.clone() {
+                        self.announce_one(vip);
+                    }
+                }
+                Action::Event(event) => self.on_event(event),
+            }
+        }
+        self.publish();
+    }
+
+    async fn send(&mut self, advert: &Advertisement) {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let destinations: Vec<IpAddr> = if self.config.peers.is_empty() {
+            let family = if self.config.family_is_v4() {
+                Family::V4
+            } else {
+                Family::V6
+            };
+            vec![VrrpSocket::multicast_group(family)]
+        } else {
+            self.config.peers.clone()
+        };
+        let source = self.socket.source();
+        for dst in destinations {
+            // The pseudo-header checksum covers the destination, so emit per destination.
+            let len = match advert.emit(&mut buf, source, dst, self.config.checksum) {
+                Ok(len) => len,
+                Err(e) => {
+                    if self.limiter.allow("emit_error") {
+                        tracing::error!(instance = %self.config.name, "cannot build an advert: {e}");
+                    }
+                    continue;
+                }
+            };
+            if let Err(e) = self.socket.send(&buf[..len], dst).await {
+                if let Ok(mut status) = self.status.lock() {
+                    status.send_errors += 1;
+                }
+                if self.limiter.allow("send_error") {
+                    tracing::warn!(instance = %self.config.name, %dst, "sending a VRRP advert failed: {e}");
+                }
+            }
+        }
+    }
+
+    async fn add_vip(&mut self, vip: IpAddr) {
+        let ifindex = self.placement.interface.ifindex;
+        if let Err(e) = self.vips.add(ifindex, vip).await {
+            tracing::error!(
+                instance = %self.config.name,
+                %vip,
+                interface = %self.placement.interface.ifname,
+                "cannot add the VIP: {e}"
+            );
+        }
+    }
+
+    async fn remove_vip(&mut self, vip: IpAddr) {
+        let ifindex = self.placement.interface.ifindex;
+        if let Err(e) = self.vips.remove(ifindex, vip).await {
+            tracing::error!(
+                instance = %self.config.name,
+                %vip,
+                interface = %self.placement.interface.ifname,
+                "cannot remove the VIP: {e}"
+            );
+        }
+    }
+
+    fn announce_one(&mut self, vip: IpAddr) {
+        for _ in 0..self.config.announce_count {
+            if let Err(e) = self.announcer.announce(vip) {
+                if self.limiter.allow("announce_error") {
+                    tracing::warn!(instance = %self.config.name, %vip, "announcing the VIP failed: {e}");
+                }
+                break;
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let name = &self.config.name;
+        match event {
+            Event::StateChanged { from, to, reason } => {
+                let master = self
+                    .router
+                    .master()
+                    .map(|m| m.address.to_string())
+                    .unwrap_or_else(|| "-".into());
+                tracing::info!(
+                    instance = %name,
+                    vrid = self.config.vrid,
+                    from = ?from,
+                    to = ?to,
+                    priority = self.router.effective_priority(),
+                    master = %master,
+                    "state {from:?} -> {to:?}: {reason}"
+                );
+                if let Ok(mut status) = self.status.lock() {
+                    status.transition(from, to, reason, SystemTime::now());
+                }
+            }
+            Event::Dropped { from, reason } => {
+                if let Ok(mut status) = self.status.lock() {
+                    status.note_rejected(from, reason, SystemTime::now());
+                }
+                if self.limiter.allow(reason) {
+                    tracing::warn!(instance = %name, %from, reason, "dropped a VRRP advert (further drops of this kind are logged at most every 10 s)");
+                }
+            }
+            Event::AddressMismatch { from } => {
+                if self.limiter.allow("address_mismatch") {
+                    tracing::warn!(
+                        instance = %name,
+                        %from,
+                        vrid = self.config.vrid,
+                        "advert from {from} lists other virtual addresses than ours for the same VRID: \
+                         a misconfigured peer or another cluster on this segment (vipd status shows the sender)"
+                    );
+                }
+            }
+            Event::LowerPriorityMaster { from, priority } => {
+                if self.limiter.allow("lower_priority_master") {
+                    tracing::warn!(
+                        instance = %name,
+                        %from,
+                        their_priority = priority,
+                        our_priority = self.router.effective_priority(),
+                        "another Master with lower priority is on the segment (partition healed?); re-asserting and re-announcing"
+                    );
+                }
+            }
+        }
+    }
+
+    fn record_lateness(&mut self, late: Duration) {
+        if let Ok(mut status) = self.status.lock() {
+            status.record_lateness(late);
+        }
+    }
+
+    /// Copies what status and metrics show out of the router.
+    fn publish(&mut self) {
+        if let Ok(mut status) = self.status.lock() {
+            status.state = self.router.state();
+            status.resigned = self.resigned;
+            status.effective_priority = self.router.effective_priority();
+            status.master = self.router.master();
+            status.counters = self.router.counters().clone();
+            status.holding_vips = self.holding;
+            status.malformed = self.malformed.clone();
+            status.malformed_ip = self.socket.malformed();
+            status.advert_interval = self.router.master_adver_interval();
+        }
+    }
+}
+
+async fn sleep_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_event(rx: &mut Option<mpsc::Receiver<AddressEvent>>) -> Option<AddressEvent> {
+    match rx {
+        Some(r) => match r.recv().await {
+            Some(e) => Some(e),
+            None => {
+                *rx = None;
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// A stable snake_case label per parse failure (metric label and log field).
+pub fn parse_error_label(e: &ParseError) -> &'static str {
+    match e {
+        ParseError::Truncated { .. } => "truncated",
+        ParseError::BadVersion(_) => "bad_version",
+        ParseError::BadType(_) => "bad_type",
+        ParseError::FamilyMismatch { .. } => "family_mismatch",
+        ParseError::V2OverIpv6 => "v2_over_ipv6",
+        ParseError::LengthMismatch { .. } => "length_mismatch",
+        ParseError::BadChecksum { .. } => "bad_checksum",
+        ParseError::NoAddresses => "no_addresses",
+        ParseError::ZeroVrid => "zero_vrid",
+        ParseError::ZeroInterval { .. } => "zero_interval",
+        ParseError::UnknownAuthType(_) => "unknown_auth_type",
+    }
+}

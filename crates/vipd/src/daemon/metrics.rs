@@ -1,0 +1,405 @@
+//! Prometheus text exposition (format 0.0.4) of everything the daemon counts.
+
+use std::fmt::Write;
+
+use crate::health::Status;
+
+use super::status::CountersReport;
+use super::Shared;
+
+/// One per-instance counter family: name, help, and how to read it from a report.
+type CounterFamily = (&'static str, &'static str, fn(&CountersReport) -> u64);
+
+/// Renders every metric family. Families are written even with no samples so dashboards can
+/// rely on the names.
+pub fn render(shared: &Shared) -> String {
+    let mut out = String::with_capacity(4096);
+    let reports = shared.instance_reports();
+
+    family(
+        &mut out,
+        "vipd_vrrp_state",
+        "gauge",
+        "1 for the instance's current state (INIT, BACKUP, MASTER, FAULT, RESIGNING, RESIGNED)",
+    );
+    for r in &reports {
+        for state in ["INIT", "BACKUP", "MASTER", "FAULT", "RESIGNING", "RESIGNED"] {
+            let v = u8::from(r.state == state);
+            let _ = writeln!(
+                out,
+                "vipd_vrrp_state{{instance=\"{}\",vrid=\"{}\",state=\"{state}\"}} {v}",
+                esc(&r.name),
+                r.vrid
+            );
+        }
+    }
+    family(
+        &mut out,
+        "vipd_vrrp_holding_vips",
+        "gauge",
+        "1 while this node has the instance's VIPs on its interface",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "vipd_vrrp_holding_vips{{instance=\"{}\"}} {}",
+            esc(&r.name),
+            u8::from(r.holding_vips)
+        );
+    }
+    family(
+        &mut out,
+        "vipd_vrrp_priority",
+        "gauge",
+        "Priority: configured base and effective (after health tracking)",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "vipd_vrrp_priority{{instance=\"{}\",kind=\"base\"}} {}",
+            esc(&r.name),
+            r.base_priority
+        );
+        let _ = writeln!(
+            out,
+            "vipd_vrrp_priority{{instance=\"{}\",kind=\"effective\"}} {}",
+            esc(&r.name),
+            r.effective_priority
+        );
+    }
+    let counters: [CounterFamily; 7] = [
+        (
+            "vipd_vrrp_adverts_received_total",
+            "Adverts accepted by the protocol core",
+            |c| c.adverts_rx,
+        ),
+        ("vipd_vrrp_adverts_sent_total", "Adverts sent", |c| {
+            c.adverts_tx
+        }),
+        (
+            "vipd_vrrp_priority_zero_received_total",
+            "Priority-0 (resign) adverts received",
+            |c| c.priority_zero_rx,
+        ),
+        (
+            "vipd_vrrp_priority_zero_sent_total",
+            "Priority-0 (resign) adverts sent",
+            |c| c.priority_zero_tx,
+        ),
+        ("vipd_vrrp_transitions_total", "State transitions", |c| {
+            c.transitions
+        }),
+        (
+            "vipd_vrrp_master_transitions_total",
+            "Transitions to MASTER",
+            |c| c.master_transitions,
+        ),
+        (
+            "vipd_vrrp_address_list_mismatch_total",
+            "Adverts listing other VIPs than ours (collision or misconfiguration)",
+            |c| c.address_list_mismatch,
+        ),
+    ];
+    for (name, help, get) in counters {
+        family(&mut out, name, "counter", help);
+        for r in &reports {
+            let _ = writeln!(
+                out,
+                "{name}{{instance=\"{}\"}} {}",
+                esc(&r.name),
+                get(&r.counters)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "vipd_vrrp_dropped_total",
+        "counter",
+        "Received packets dropped, by reason",
+    );
+    for r in &reports {
+        for (reason, n) in &r.counters.drops {
+            let _ = writeln!(
+                out,
+                "vipd_vrrp_dropped_total{{instance=\"{}\",reason=\"{}\"}} {n}",
+                esc(&r.name),
+                esc(reason)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "vipd_vrrp_send_errors_total",
+        "counter",
+        "Adverts the kernel refused to send",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "vipd_vrrp_send_errors_total{{instance=\"{}\"}} {}",
+            esc(&r.name),
+            r.counters.send_errors
+        );
+    }
+    family(
+        &mut out,
+        "vipd_vrrp_vip_repairs_total",
+        "counter",
+        "VIPs restored after someone else removed them while Master",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "vipd_vrrp_vip_repairs_total{{instance=\"{}\"}} {}",
+            esc(&r.name),
+            r.counters.vip_repairs
+        );
+    }
+    family(
+        &mut out,
+        "vipd_vrrp_timer_lateness_max_seconds",
+        "gauge",
+        "Worst delay between a protocol timer's deadline and its handling",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "vipd_vrrp_timer_lateness_max_seconds{{instance=\"{}\"}} {:.6}",
+            esc(&r.name),
+            r.counters.timer_lateness_max_ms / 1000.0
+        );
+    }
+    family(
+        &mut out,
+        "vipd_vrrp_peer_conflict",
+        "gauge",
+        "1 per peer whose adverts collide with ours (other VIPs, password, version)",
+    );
+    for r in &reports {
+        for p in r.peers.iter().filter(|p| p.conflict.is_some()) {
+            let _ = writeln!(
+                out,
+                "vipd_vrrp_peer_conflict{{instance=\"{}\",peer=\"{}\"}} 1",
+                esc(&r.name),
+                p.address
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "vipd_check_up",
+        "gauge",
+        "Health check status: 1 good, 0 bad, -1 no result yet",
+    );
+    if let Some(snapshot) = shared.health_snapshot() {
+        for (name, c) in &snapshot.checks {
+            let v = match c.status {
+                Status::Good => 1,
+                Status::Bad => 0,
+                Status::Unknown => -1,
+            };
+            let _ = writeln!(out, "vipd_check_up{{check=\"{}\"}} {v}", esc(name));
+        }
+        family(
+            &mut out,
+            "vipd_check_probes_total",
+            "counter",
+            "Probes run per check",
+        );
+        for (name, c) in &snapshot.checks {
+            let _ = writeln!(
+                out,
+                "vipd_check_probes_total{{check=\"{}\"}} {}",
+                esc(name),
+                c.probes
+            );
+        }
+    }
+
+    let dns = shared.dns.lock().ok().and_then(|d| d.clone());
+    if let Some(dns) = dns {
+        if let Some(m) = dns.server_metrics() {
+            family(
+                &mut out,
+                "vipd_dns_queries_total",
+                "counter",
+                "DNS queries received, by type",
+            );
+            for (t, n) in [
+                ("A", m.queries_a),
+                ("AAAA", m.queries_aaaa),
+                ("PTR", m.queries_ptr),
+                ("other", m.queries_other),
+            ] {
+                let _ = writeln!(out, "vipd_dns_queries_total{{type=\"{t}\"}} {n}");
+            }
+            family(
+                &mut out,
+                "vipd_dns_responses_total",
+                "counter",
+                "DNS responses sent, by RCODE",
+            );
+            for (code, n) in m
+                .responses_by_rcode
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+            {
+                let _ = writeln!(
+                    out,
+                    "vipd_dns_responses_total{{rcode=\"{}\"}} {n}",
+                    rcode_name(code)
+                );
+            }
+            if m.responses_badvers > 0 {
+                let _ = writeln!(
+                    out,
+                    "vipd_dns_responses_total{{rcode=\"BADVERS\"}} {}",
+                    m.responses_badvers
+                );
+            }
+            let simple = [
+                (
+                    "vipd_dns_answered_locally_total",
+                    "Queries answered from the cluster zone",
+                    m.answered_locally,
+                ),
+                (
+                    "vipd_dns_forwarded_total",
+                    "Queries handed to the forwarder",
+                    m.forwarded,
+                ),
+                (
+                    "vipd_dns_truncated_total",
+                    "UDP responses truncated (TC=1)",
+                    m.truncated,
+                ),
+                (
+                    "vipd_dns_dropped_malformed_total",
+                    "Datagrams dropped as malformed",
+                    m.dropped_malformed,
+                ),
+                (
+                    "vipd_dns_dropped_not_allowed_total",
+                    "Queries from clients outside `allow`",
+                    m.dropped_not_allowed,
+                ),
+                (
+                    "vipd_dns_dropped_overload_total",
+                    "Forwarded queries dropped: too many in flight",
+                    m.dropped_overload,
+                ),
+            ];
+            for (name, help, v) in simple {
+                family(&mut out, name, "counter", help);
+                let _ = writeln!(out, "{name} {v}");
+            }
+        }
+        let f = dns.forward_metrics();
+        let simple = [
+            (
+                "vipd_dns_forward_cache_hits_total",
+                "Forwarded queries answered from the cache",
+                f.cache_hits,
+            ),
+            (
+                "vipd_dns_forward_cache_misses_total",
+                "Forwarded queries not in the cache",
+                f.cache_misses,
+            ),
+            (
+                "vipd_dns_forward_servfail_total",
+                "SERVFAIL answers made because upstreams failed",
+                f.servfail_produced,
+            ),
+            (
+                "vipd_dns_forward_unmatched_responses_total",
+                "Upstream datagrams matching no query (late or spoofed)",
+                f.unmatched_responses,
+            ),
+        ];
+        for (name, help, v) in simple {
+            family(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {v}");
+        }
+        family(
+            &mut out,
+            "vipd_dns_forward_latency_seconds",
+            "histogram",
+            "Upstream round trip of forwarded queries",
+        );
+        let mut cumulative = 0u64;
+        for bucket in &f.latency {
+            cumulative += bucket.count;
+            let le = bucket
+                .le
+                .map_or("+Inf".to_string(), |d| format!("{}", d.as_secs_f64()));
+            let _ = writeln!(
+                out,
+                "vipd_dns_forward_latency_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(out, "vipd_dns_forward_latency_seconds_count {cumulative}");
+        let status = dns.status();
+        family(
+            &mut out,
+            "vipd_dns_upstream_healthy",
+            "gauge",
+            "1 while an upstream resolver answers",
+        );
+        if let Some(ups) = status.get("upstreams").and_then(|u| u.as_array()) {
+            for u in ups {
+                let addr = u.get("address").and_then(|a| a.as_str()).unwrap_or("?");
+                let healthy = u.get("healthy").and_then(|h| h.as_bool()).unwrap_or(false);
+                let _ = writeln!(
+                    out,
+                    "vipd_dns_upstream_healthy{{upstream=\"{}\"}} {}",
+                    esc(addr),
+                    u8::from(healthy)
+                );
+            }
+        }
+    }
+
+    if let Ok(r) = shared.reloads.lock() {
+        family(
+            &mut out,
+            "vipd_reloads_total",
+            "counter",
+            "Configuration reloads, by result",
+        );
+        let _ = writeln!(out, "vipd_reloads_total{{result=\"ok\"}} {}", r.ok);
+        let _ = writeln!(out, "vipd_reloads_total{{result=\"failed\"}} {}", r.failed);
+    }
+    out
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Escapes a label value (backslash, double quote, newline).
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn rcode_name(code: usize) -> &'static str {
+    match code {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        _ => "other",
+    }
+}
