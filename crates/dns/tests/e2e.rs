@@ -334,6 +334,29 @@ fn metrics_count_queries_by_type_and_responses_by_rcode() {
 }
 
 #[test]
+fn burst_of_200_queries_from_one_socket_is_answered_in_full() {
+    let server = TestServer::start(zone(), |_| {});
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    for id in 0..200u16 {
+        let mut query = Query::new(&api(), 1);
+        query.id = id;
+        socket.send_to(&query.bytes(), server.addr).unwrap();
+    }
+    let mut seen = vec![false; 200];
+    let mut buf = [0u8; 512];
+    for _ in 0..200 {
+        let (len, _) = socket.recv_from(&mut buf).unwrap();
+        let msg = Message::from_vec(&buf[..len]).unwrap();
+        assert_eq!(msg.answers.len(), 1);
+        seen[usize::from(msg.metadata.id)] = true;
+    }
+    assert!(seen.iter().all(|&s| s));
+}
+
+#[test]
 fn zone_replaced_100_times_under_load_loses_no_query() {
     let server = TestServer::start(zone(), |_| {});
     let mut other = common::config();
