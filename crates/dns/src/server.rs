@@ -93,6 +93,24 @@ pub struct ClientNet {
 }
 
 impl ClientNet {
+    /// The address with every bit after the prefix cleared.
+    fn network(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        }
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
@@ -144,7 +162,12 @@ impl FromStr for ClientNet {
         if prefix > max {
             return Err(fail("prefix longer than the address"));
         }
-        Ok(ClientNet { addr, prefix })
+        let net = ClientNet { addr, prefix };
+        // "192.0.2.1/24" is most likely a typo for a host or for the network; refuse to guess.
+        if net.network() != addr {
+            return Err(fail("host bits are set after the prefix"));
+        }
+        Ok(net)
     }
 }
 

@@ -45,7 +45,8 @@ pub struct ZoneConfig {
     pub api_vips: Vec<IpAddr>,
     pub ingress_vips: Vec<IpAddr>,
     pub nodes: Vec<Node>,
-    /// TTL of every local record, also the negative TTL of the SOA (RFC 2308 section 5).
+    /// TTL of every local record, also the negative TTL of the SOA (RFC 2308 section 5). 0 is
+    /// legal (RFC 1035 section 3.2.1: use for this transaction only) and disables caching.
     pub ttl: u32,
 }
 
@@ -84,8 +85,6 @@ pub enum ZoneError {
     DuplicateNode { name: String },
     #[error("zone field `nodes` has a node named {name:?}, which collides with the record vipd serves as `{name}.<cluster domain>`; rename the node or drop it from the zone")]
     ReservedNodeName { name: String },
-    #[error("zone field `ttl` = 0 would make every answer uncacheable; use 1 or more seconds (default {DEFAULT_TTL})")]
-    ZeroTtl,
 }
 
 /// The records held at one owned name. Empty lists are valid: the name is still ours and answers
@@ -145,9 +144,6 @@ pub struct ClusterZone {
 impl ClusterZone {
     /// Validates `config` and precomputes every owned name.
     pub fn new(config: &ZoneConfig) -> Result<Self, ZoneError> {
-        if config.ttl == 0 {
-            return Err(ZoneError::ZeroTtl);
-        }
         check_label("cluster_name", &config.cluster_name)?;
         check_domain(&config.base_domain)?;
         let domain_text = format!("{}.{}", config.cluster_name, config.base_domain);

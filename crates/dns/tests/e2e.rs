@@ -345,7 +345,7 @@ fn burst_of_200_queries_from_one_socket_is_answered_in_full() {
         query.id = id;
         socket.send_to(&query.bytes(), server.addr).unwrap();
     }
-    let mut seen = vec![false; 200];
+    let mut seen = [false; 200];
     let mut buf = [0u8; 512];
     for _ in 0..200 {
         let (len, _) = socket.recv_from(&mut buf).unwrap();

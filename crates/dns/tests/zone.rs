@@ -119,10 +119,10 @@ fn node_named_api_is_rejected() {
 }
 
 #[test]
-fn zero_ttl_is_rejected() {
+fn zero_ttl_is_served_as_zero() {
     let mut config = config();
     config.ttl = 0;
-    assert_eq!(ClusterZone::new(&config).unwrap_err(), ZoneError::ZeroTtl);
+    assert_eq!(ClusterZone::new(&config).unwrap().ttl(), 0);
 }
 
 #[test]
@@ -178,4 +178,63 @@ fn handle_replace_is_seen_by_the_next_load() {
     other.cluster_name = "other".into();
     handle.replace(ClusterZone::new(&other).unwrap());
     assert_eq!(handle.load().domain(), "other.test.metalkube.org");
+}
+
+mod client_net {
+    use vipd_dns::server::ClientNet;
+
+    use super::ip;
+
+    #[test]
+    fn ipv4_network_contains_its_hosts_only() {
+        let net: ClientNet = "192.0.2.0/24".parse().unwrap();
+        assert!(net.contains(ip("192.0.2.200")));
+        assert!(!net.contains(ip("198.51.100.1")));
+        assert!(!net.contains(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn ipv4_mapped_client_matches_an_ipv4_network() {
+        let net: ClientNet = "192.0.2.0/24".parse().unwrap();
+        assert!(net.contains(ip("::ffff:192.0.2.7")));
+    }
+
+    #[test]
+    fn ipv6_network_contains_its_hosts() {
+        let net: ClientNet = "2001:db8::/32".parse().unwrap();
+        assert!(net.contains(ip("2001:db8:ffff::1")));
+        assert!(!net.contains(ip("2001:db9::1")));
+    }
+
+    #[test]
+    fn bare_address_is_a_host_network() {
+        let net: ClientNet = "192.0.2.7".parse().unwrap();
+        assert!(net.contains(ip("192.0.2.7")));
+        assert!(!net.contains(ip("192.0.2.8")));
+    }
+
+    #[test]
+    fn zero_prefix_matches_everything_of_its_family() {
+        let net: ClientNet = "0.0.0.0/0".parse().unwrap();
+        assert!(net.contains(ip("198.51.100.1")));
+    }
+
+    #[test]
+    fn host_bits_after_the_prefix_are_rejected() {
+        let err = "192.0.2.1/24".parse::<ClientNet>().unwrap_err();
+        assert_eq!(err.reason, "host bits are set after the prefix");
+        assert!(err.to_string().contains("\"192.0.2.1/24\""), "{err}");
+    }
+
+    #[test]
+    fn prefix_longer_than_the_address_is_rejected() {
+        let err = "192.0.2.0/33".parse::<ClientNet>().unwrap_err();
+        assert_eq!(err.reason, "prefix longer than the address");
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        let err = "localhost".parse::<ClientNet>().unwrap_err();
+        assert_eq!(err.reason, "bad address");
+    }
 }
