@@ -44,6 +44,8 @@ pub struct Config {
     pub http: Option<HttpConfig>,
     /// `[control]`; always present (defaults apply).
     pub control: ControlConfig,
+    /// `[resolver]` with `manage = true`; `None` = vipd never touches resolv.conf.
+    pub resolver: Option<crate::resolver::ResolverConfig>,
     /// Accepted but suspicious settings (e.g. a VRRPv2 password longer than 8 bytes). The daemon
     /// logs them at start; `vipd check-config` prints them.
     pub warnings: Vec<Diagnostic>,

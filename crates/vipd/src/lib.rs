@@ -6,6 +6,7 @@
 //! - [`health`]: native health checks with keepalived's weight semantics.
 //! - [`daemon`]: the tokio driver around `vipd_vrrp::Router` instances.
 //! - [`http`]: health, readiness and Prometheus metrics endpoints.
+//! - [`resolver`]: optional rewriting of the node's resolv.conf to use its own DNS first.
 
 pub mod cli;
 pub mod config;
@@ -13,3 +14,4 @@ pub mod daemon;
 pub mod health;
 pub mod http;
 pub mod net;
+pub mod resolver;

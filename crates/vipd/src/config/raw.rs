@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub dns: Option<S<RawDns>>,
     pub http: Option<S<RawHttp>>,
     pub control: Option<S<RawControl>>,
+    pub resolver: Option<S<RawResolver>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,4 +87,16 @@ pub struct RawHttp {
 #[serde(deny_unknown_fields)]
 pub struct RawControl {
     pub socket: Option<S<String>>,
+}
+
+/// `[resolver]`, validated in validate/resolver.rs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResolver {
+    pub manage: Option<bool>,
+    pub target: Option<S<String>>,
+    pub source: Option<S<String>>,
+    pub upstream_copy: Option<S<String>>,
+    pub nameserver: Option<S<String>>,
+    pub search: Option<S<Vec<S<String>>>>,
 }

@@ -18,6 +18,8 @@ use super::{
 };
 use crate::health::CheckSpec;
 
+mod resolver;
+
 pub const DEFAULT_PRIORITY: u8 = 100;
 pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_ANNOUNCE_COUNT: u32 = 5;
@@ -156,7 +158,7 @@ impl Validator<'_> {
         }
         self.across_instances(&instances, &placed);
 
-        let dns = raw.dns.as_ref().and_then(|d| {
+        let mut dns = raw.dns.as_ref().and_then(|d| {
             self.dns(
                 d,
                 &cluster_name,
@@ -189,6 +191,10 @@ impl Validator<'_> {
             .and_then(|s| self.absolute_path(s, "control: socket"))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
 
+        let resolver = raw.resolver.as_ref().and_then(|r| {
+            self.resolver(r, raw.dns.as_ref(), dns.as_mut(), &instances)
+        });
+
         Config {
             source: self.path.to_path_buf(),
             cluster_name,
@@ -198,6 +204,7 @@ impl Validator<'_> {
             dns,
             http,
             control: ControlConfig { socket },
+            resolver,
             warnings: Vec::new(),
         }
     }

@@ -1,0 +1,213 @@
+//! `[resolver]`: management of the node's resolv.conf (see crate::resolver).
+//!
+//! Kept apart from the rest of the validation: it only reads the already validated `[dns]` and
+//! instances, and adjusts one value of `[dns]` (the forwarder's `resolv_conf` default).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use super::super::raw::{RawDns, RawResolver, S};
+use super::super::{DnsConfig, Family, InstanceConfig};
+use super::{dns_name, Validator};
+use crate::resolver::{
+    OwnNameserver, ResolverConfig, DEFAULT_SOURCE, DEFAULT_TARGET, DEFAULT_UPSTREAM_COPY,
+};
+
+/// resolv.conf has no syntax for a port: the node's libc always asks port 53.
+const DNS_PORT: u16 = 53;
+
+impl Validator<'_> {
+    /// Validates `[resolver]`. With `manage = true` it also makes `[dns] resolv_conf` default
+    /// to the upstream file and refuses a forwarder that would read vipd's own output.
+    pub(super) fn resolver(
+        &mut self,
+        raw: &S<RawResolver>,
+        raw_dns: Option<&S<RawDns>>,
+        dns: Option<&mut DnsConfig>,
+        instances: &[InstanceConfig],
+    ) -> Option<ResolverConfig> {
+        let errors_before = self.errors.len();
+        let r = raw.get_ref();
+        let mut path = |text: &Option<S<String>>, key: &str, default: &str| match text {
+            Some(t) => self.absolute_path(t, &format!("resolver: {key}")),
+            None => Some(PathBuf::from(default)),
+        };
+        let target = path(&r.target, "target", DEFAULT_TARGET);
+        let source = path(&r.source, "source", DEFAULT_SOURCE);
+        let upstream_copy = path(&r.upstream_copy, "upstream_copy", DEFAULT_UPSTREAM_COPY);
+        let manage = r.manage.unwrap_or(false);
+
+        let search = r.search.as_ref().map(|list| {
+            let mut out = Vec::new();
+            for d in list.get_ref() {
+                let name = d
+                    .get_ref()
+                    .trim()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
+                match dns_name(&name) {
+                    Ok(()) => out.push(name),
+                    Err(why) => self.err(
+                        d.span(),
+                        "resolver: search",
+                        format!(
+                            "{:?} {why}; list domains such as \"ostest.example.com\"",
+                            d.get_ref()
+                        ),
+                    ),
+                }
+            }
+            out
+        });
+
+        if let (Some(t), Some(c)) = (&target, &upstream_copy) {
+            if t == c {
+                let span = r.upstream_copy.as_ref().map_or(raw.span(), |s| s.span());
+                self.err(
+                    span,
+                    "resolver: upstream_copy",
+                    format!("is the target {}; give a file of vipd's own, e.g. {DEFAULT_UPSTREAM_COPY:?}", t.display()),
+                );
+            }
+        }
+
+        let explicit = r.nameserver.as_ref().and_then(|n| {
+            let addr = self.address(n, "resolver: nameserver")?;
+            if addr.is_unspecified() || addr.is_multicast() {
+                self.err(
+                    n.span(),
+                    "resolver: nameserver",
+                    format!("{addr} cannot be a name server address; give the address this node's DNS answers on, e.g. \"192.0.2.11\""),
+                );
+                return None;
+            }
+            Some((addr, n.span()))
+        });
+
+        if !manage {
+            // Still validated above so a typo is reported before someone turns it on.
+            return None;
+        }
+        let Some(dns) = dns else {
+            if raw_dns.is_none() {
+                self.err(
+                    raw.span(),
+                    "resolver: manage",
+                    "is true but there is no [dns] table: resolv.conf would point the node at a DNS server vipd does not run; add [dns] or set manage = false",
+                );
+            }
+            return None;
+        };
+
+        let nameserver = match explicit {
+            Some((addr, span)) => {
+                if !serves(&dns.listen, addr) {
+                    self.err(
+                        span,
+                        "resolver: nameserver",
+                        format!(
+                            "{addr} is not served by [dns] listen ({}); resolv.conf can only name port {DNS_PORT}: add \"{}\" or the wildcard of its family to listen",
+                            list(&dns.listen),
+                            SocketAddr::new(addr, DNS_PORT)
+                        ),
+                    );
+                }
+                Some(OwnNameserver::Address(addr))
+            }
+            None => default_nameserver(raw_dns, &dns.listen, instances),
+        };
+        let Some(nameserver) = nameserver else {
+            self.err(
+                raw.span(),
+                "resolver: nameserver",
+                format!(
+                    "cannot tell which address this node's DNS answers on: no IPv4 api instance with [dns] listen on 0.0.0.0:{DNS_PORT}, and no specific address on port {DNS_PORT} in listen ({}); set nameserver = \"<this node's address>\"",
+                    list(&dns.listen)
+                ),
+            );
+            return None;
+        };
+
+        // The forwarder must read the real upstreams, never the file vipd writes: it would
+        // forward every outside query to itself.
+        if let (Some(target), Some(source), Some(copy)) = (&target, &source, &upstream_copy) {
+            let upstream_file = if source == target { copy } else { source };
+            let explicit_resolv = raw_dns.and_then(|d| d.get_ref().resolv_conf.as_ref());
+            match explicit_resolv {
+                Some(text) if dns.resolv_conf == *target => self.err(
+                    text.span(),
+                    "dns: resolv_conf",
+                    format!(
+                        "is {}, the file [resolver] rewrites to list this node first: the forwarder would send queries to itself; remove resolv_conf (with [resolver] it defaults to {})",
+                        target.display(),
+                        upstream_file.display()
+                    ),
+                ),
+                Some(_) => {}
+                None => dns.resolv_conf = upstream_file.clone(),
+            }
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(ResolverConfig {
+            target: target?,
+            source: source?,
+            upstream_copy: upstream_copy?,
+            nameserver,
+            search,
+            cluster_domain: dns.cluster_domain.clone(),
+        })
+    }
+}
+
+/// The address of the api instance (`[dns] api_instances`' first, else the instance named
+/// "api"), else the first specific `[dns] listen` address on port 53.
+fn default_nameserver(
+    raw_dns: Option<&S<RawDns>>,
+    listen: &[SocketAddr],
+    instances: &[InstanceConfig],
+) -> Option<OwnNameserver> {
+    let api_name = raw_dns
+        .and_then(|d| d.get_ref().api_instances.as_ref())
+        .and_then(|l| l.get_ref().first().map(|n| n.get_ref().clone()))
+        .unwrap_or_else(|| "api".to_owned());
+    if let Some(api) = instances.iter().find(|i| i.name == api_name) {
+        match api.unicast_source {
+            Some(addr) if serves(listen, addr) => return Some(OwnNameserver::Address(addr)),
+            // Without unicast_source, IPv4 adverts leave from the interface's primary address,
+            // known at start; IPv6 ones from a link-local address, useless in resolv.conf.
+            None if api.family == Family::Ipv4 && listens_on_any_ipv4(listen) => {
+                return Some(OwnNameserver::InstanceAddress(api.name.clone()));
+            }
+            _ => {}
+        }
+    }
+    listen
+        .iter()
+        .find(|l| l.port() == DNS_PORT && !l.ip().is_unspecified())
+        .map(|l| OwnNameserver::Address(l.ip()))
+}
+
+/// True when a `[dns] listen` entry on port 53 answers queries sent to `addr`.
+fn serves(listen: &[SocketAddr], addr: IpAddr) -> bool {
+    listen.iter().any(|l| {
+        l.port() == DNS_PORT
+            && (l.ip() == addr
+                || (l.ip().is_unspecified() && Family::of(&l.ip()) == Family::of(&addr)))
+    })
+}
+
+fn listens_on_any_ipv4(listen: &[SocketAddr]) -> bool {
+    listen
+        .iter()
+        .any(|l| l.port() == DNS_PORT && l.ip() == IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+fn list(listen: &[SocketAddr]) -> String {
+    listen
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
