@@ -61,6 +61,7 @@ struct Daemon {
     health: Option<HealthMonitor>,
     health_rx: Option<watch::Receiver<HealthSnapshot>>,
     dns: Option<dns::DnsRuntime>,
+    resolver: Option<crate::resolver::ResolverWatch>,
     shared: Arc<Shared>,
     control_rx: mpsc::Receiver<ControlRequest>,
     started: Instant,
@@ -171,6 +172,9 @@ impl Daemon {
                 )
             })?;
 
+        // Once DNS answers: the node then resolves through it first ([resolver]).
+        let resolver = crate::resolver::start(&config).await?;
+
         if let Some(every) = notify::watchdog_interval() {
             spawn_watchdog(every, Arc::clone(&shared));
         }
@@ -189,6 +193,7 @@ impl Daemon {
             health,
             health_rx,
             dns,
+            resolver,
             shared,
             control_rx,
             started: Instant::now(),
@@ -379,6 +384,7 @@ impl Daemon {
                 "reload: [dns] was added; the DNS server starts only on a restart of vipd"
             );
         }
+        crate::resolver::reload(&mut self.resolver, &new).await?;
         if checks_changed {
             self.push_priorities().await;
         }
@@ -417,6 +423,8 @@ impl Daemon {
         if let Some(monitor) = self.health.take() {
             monitor.shutdown().await;
         }
+        // resolv.conf is given back while DNS still answers, so no lookup hits a closed port.
+        crate::resolver::stop(self.resolver.take());
         if let Some(dns) = self.dns.take() {
             dns.shutdown().await;
         }
