@@ -203,9 +203,29 @@ pub fn summary(config: &Config) -> String {
     for w in &config.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
-    let _ = writeln!(out, "cluster {}", config.cluster_name);
+    match &config.identity_source {
+        Some(from) => {
+            let _ = writeln!(out, "cluster {} (read from {from})", config.cluster_name);
+        }
+        None => {
+            let _ = writeln!(out, "cluster {}", config.cluster_name);
+        }
+    }
+    if let Some(role) = config.role {
+        let _ = writeln!(
+            out,
+            "role {role}: OpenShift's {role} settings fill what the file does not set"
+        );
+        if !config.role_checks.is_empty() {
+            let _ = writeln!(
+                out,
+                "  checks from the role: {}",
+                config.role_checks.join(", ")
+            );
+        }
+    }
     for i in &config.instances {
-        instance_summary(&mut out, i);
+        instance_summary(&mut out, i, config.role);
     }
     match &config.dns {
         None => {
@@ -245,7 +265,12 @@ pub fn summary(config: &Config) -> String {
     out
 }
 
-fn instance_summary(out: &mut String, i: &InstanceConfig) {
+fn instance_summary(out: &mut String, i: &InstanceConfig, role: Option<config::Role>) {
+    // " (role master default)" after a value the role supplied.
+    let origin = |key: &str| match role {
+        Some(r) if i.role_keys.contains(&key) => format!(" ({})", r.origin()),
+        _ => String::new(),
+    };
     let vrid_from = match &i.vrid_source {
         VridSource::Configured => "configured".to_owned(),
         VridSource::Derived(from) => format!("derived from {from:?}"),
@@ -262,7 +287,13 @@ fn instance_summary(out: &mut String, i: &InstanceConfig) {
         vipd_vrrp::Auth::None => "",
         vipd_vrrp::Auth::Pass(_) => " PASS auth",
     };
-    let _ = writeln!(out, "instance {}: {}", i.name, join(&i.vips));
+    let _ = writeln!(
+        out,
+        "instance {}: {}{}",
+        i.name,
+        join(&i.vips),
+        origin("vips")
+    );
     let _ = writeln!(
         out,
         "  VRID {} ({vrid_from}), interface {interface}",
@@ -270,9 +301,18 @@ fn instance_summary(out: &mut String, i: &InstanceConfig) {
     );
     let _ = writeln!(
         out,
-        "  priority {}, {version}{auth}, advert every {}, preempt {}",
+        "  priority {}{}, {version}{}{auth}{}, advert every {}{}, preempt {}",
         i.priority,
+        origin("priority"),
+        // One note for the pair when the role chose both version and password.
+        if i.role_keys.contains(&"password") && i.role_keys.contains(&"version") {
+            String::new()
+        } else {
+            origin("version")
+        },
+        origin("password"),
         config::format_duration(i.advert_interval),
+        origin("advert_interval"),
         if i.preempt { "on" } else { "off" }
     );
     let source = i
@@ -297,7 +337,7 @@ fn instance_summary(out: &mut String, i: &InstanceConfig) {
                 w => format!("{} ({w:+})", t.check),
             })
             .collect();
-        let _ = writeln!(out, "  tracks {}", tracks.join(", "));
+        let _ = writeln!(out, "  tracks {}{}", tracks.join(", "), origin("track"));
     }
 }
 

@@ -2,15 +2,22 @@
 //! [`Config`] with every default applied and every value resolved (VRIDs derived, durations
 //! parsed, authentication encoded).
 //!
-//! Nothing here touches the network or the file system beyond reading the file: a config that
-//! loads is one the daemon can start with, except for what only the running host can tell
-//! (interface detection, the interface's primary address).
+//! Nothing here touches the network or the file system beyond reading the file (and the
+//! OpenShift file it may name, see [`openshift`]): a config that loads is one the daemon can start
+//! with, except for what only the running host can tell (interface detection, the interface's
+//! primary address).
+//!
+//! `role = "bootstrap" | "master" | "worker"` ([`role`]) supplies OpenShift's keepalived
+//! settings as defaults; every value a role supplied is recorded ([`InstanceConfig::role_keys`])
+//! so that `vipd check-config` shows where it came from.
 //!
 //! Every refusal is a [`Diagnostic`] naming `file:line:column`, the key and what would be
 //! accepted; see docs/configuration.md for the reference of every key.
 
 mod duration;
+pub mod openshift;
 mod raw;
+pub mod role;
 pub mod validate;
 
 use std::fmt;
@@ -21,6 +28,7 @@ use std::time::Duration;
 use vipd_vrrp::{Auth, ChecksumForm, RouterConfig, TtlPolicy, Version};
 
 pub use duration::{format_duration, parse_duration};
+pub use role::Role;
 
 /// Where the daemon looks for its configuration when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/vipd/vipd.toml";
@@ -49,6 +57,13 @@ pub struct Config {
     /// Accepted but suspicious settings (e.g. a VRRPv2 password longer than 8 bytes). The daemon
     /// logs them at start; `vipd check-config` prints them.
     pub warnings: Vec<Diagnostic>,
+    /// `role`, whose OpenShift defaults filled the values not written in the file.
+    pub role: Option<Role>,
+    /// Names of the `checks` that are the role's presets (not written as `[[check]]`).
+    pub role_checks: Vec<String>,
+    /// Where `cluster_name` / `base_domain` / the VIPs were read from when an OpenShift file
+    /// was used: `"<path> (metadata.name, baseDomain, ...)"`.
+    pub identity_source: Option<String>,
 }
 
 /// IP address family of an instance (all its VIPs share one).
@@ -127,6 +142,9 @@ pub struct InstanceConfig {
     pub resign_wait: Duration,
     /// `track`: health checks that change the effective priority.
     pub track: Vec<TrackConfig>,
+    /// Keys whose value is the `role`'s default rather than written in the file (`"priority"`,
+    /// `"version"`, `"password"`, `"track"`, ...).
+    pub role_keys: Vec<&'static str>,
 }
 
 impl InstanceConfig {

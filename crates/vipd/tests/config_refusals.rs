@@ -78,7 +78,7 @@ fn missing_cluster_name_is_refused() {
     let text = "[[instance]]\nname = \"api\"\nvips = [\"192.0.2.5\"]\n";
     assert_eq!(
         refusals(text),
-        ["/etc/vipd/vipd.toml:1:1: (top level): missing field `cluster_name`"]
+        ["/etc/vipd/vipd.toml:1:1: (top level): missing field `cluster_name`; set cluster_name = \"<cluster>\" (metadata.name of install-config.yaml), or openshift_install_config / openshift_infrastructure to read it"]
     );
 }
 

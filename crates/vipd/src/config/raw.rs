@@ -7,11 +7,17 @@ use toml::Spanned;
 
 pub type S<T> = Spanned<T>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub cluster_name: S<String>,
+    /// Required unless an OpenShift file gives it.
+    pub cluster_name: Option<S<String>>,
     pub base_domain: Option<S<String>>,
+    pub role: Option<S<String>>,
+    pub api_vips: Option<S<Vec<S<String>>>>,
+    pub ingress_vips: Option<S<Vec<S<String>>>>,
+    pub openshift_infrastructure: Option<S<String>>,
+    pub openshift_install_config: Option<S<String>>,
     #[serde(default)]
     pub instance: Vec<S<RawInstance>>,
     #[serde(default)]
@@ -22,11 +28,12 @@ pub struct RawConfig {
     pub resolver: Option<S<RawResolver>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInstance {
     pub name: S<String>,
-    pub vips: S<Vec<S<String>>>,
+    /// Required unless a role instance of the same name gives it.
+    pub vips: Option<S<Vec<S<String>>>>,
     pub interface: Option<S<String>>,
     pub vrid: Option<S<i64>>,
     pub priority: Option<S<i64>>,
@@ -43,18 +50,18 @@ pub struct RawInstance {
     pub announce_repeat_after: Option<S<String>>,
     pub announce_refresh: Option<S<String>>,
     pub resign_wait: Option<S<String>>,
-    #[serde(default)]
-    pub track: Vec<S<RawTrack>>,
+    /// `None` = not written (a role's list applies); `Some([])` = track nothing.
+    pub track: Option<Vec<S<RawTrack>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrack {
     pub check: S<String>,
     pub weight: Option<S<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDns {
     pub listen: Option<S<Vec<S<String>>>>,
@@ -70,20 +77,20 @@ pub struct RawDns {
     pub node: Vec<S<RawDnsNode>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDnsNode {
     pub name: S<String>,
     pub addresses: S<Vec<S<String>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub listen: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawControl {
     pub socket: Option<S<String>>,

@@ -11,14 +11,16 @@ use std::time::Duration;
 
 use vipd_vrrp::{Auth, ChecksumForm, Version};
 
-use super::raw::{RawConfig, RawDns, RawInstance, S};
+use super::raw::{RawConfig, RawDns, S};
 use super::{
     parse_duration, Cidr, Config, ConfigError, ControlConfig, Diagnostic, DnsConfig, DnsNode,
     Family, HttpConfig, InstanceConfig, TrackConfig, VridSource,
 };
 use crate::health::CheckSpec;
+use roles::Planned;
 
 mod resolver;
+mod roles;
 
 pub const DEFAULT_PRIORITY: u8 = 100;
 pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
@@ -115,42 +117,48 @@ impl Validator<'_> {
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
-        let cluster_name = raw.cluster_name.get_ref().trim().to_owned();
-        if let Err(why) = dns_label(&cluster_name) {
-            self.err(
-                raw.cluster_name.span(),
-                "cluster_name",
-                format!("{cluster_name:?} {why}; the OpenShift cluster name is one DNS label, e.g. \"ostest\""),
-            );
+        let identity = self.identity(&raw);
+        let cluster_name = identity.cluster_name.clone();
+        if !identity.cluster_name_span.is_empty() || !cluster_name.is_empty() {
+            if let Err(why) = dns_label(&cluster_name) {
+                self.err(
+                    identity.cluster_name_span.clone(),
+                    "cluster_name",
+                    format!("{cluster_name:?} {why}; the OpenShift cluster name is one DNS label, e.g. \"ostest\""),
+                );
+            }
         }
-        let base_domain = raw.base_domain.as_ref().and_then(|b| {
-            let name = b
-                .get_ref()
-                .trim()
-                .trim_end_matches('.')
-                .to_ascii_lowercase();
+        let base_domain = identity.base_domain.as_ref().and_then(|(text, span)| {
+            let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
             match dns_name(&name) {
                 Ok(()) => Some(name),
                 Err(why) => {
                     self.err(
-                        b.span(),
+                        span.clone(),
                         "base_domain",
-                        format!(
-                            "{:?} {why}; write a domain such as \"example.com\"",
-                            b.get_ref()
-                        ),
+                        format!("{text:?} {why}; write a domain such as \"example.com\""),
                     );
                     None
                 }
             }
         });
 
-        let checks = self.checks(&raw.check);
-        let check_names: Vec<String> = raw.check.iter().map(|c| c.get_ref().name.clone()).collect();
+        let (role, planned, role_checks) = self.plan(&raw, &identity);
+        let mut all_checks = role_checks.clone();
+        all_checks.extend(raw.check.iter().cloned());
+        let role_check_names: Vec<String> = role_checks
+            .iter()
+            .map(|c| c.get_ref().name.clone())
+            .collect();
+        let checks = self.checks(&all_checks);
+        let check_names: Vec<String> = all_checks
+            .iter()
+            .map(|c| c.get_ref().name.clone())
+            .collect();
 
         let mut instances = Vec::new();
         let mut placed = Vec::new();
-        for inst in &raw.instance {
+        for inst in &planned {
             if let Some((i, p)) = self.instance(inst, &cluster_name, &checks, &check_names) {
                 instances.push(i);
                 placed.push(p);
@@ -158,17 +166,28 @@ impl Validator<'_> {
         }
         self.across_instances(&instances, &placed);
 
+        let defined: Vec<String> = planned
+            .iter()
+            .map(|p| p.raw.name.get_ref().clone())
+            .collect();
+        let top_level = |v: &Option<Vec<(IpAddr, Range<usize>)>>| {
+            v.as_ref()
+                .map(|l| l.iter().map(|(a, _)| *a).collect::<Vec<IpAddr>>())
+        };
+        let top_api = top_level(&identity.api_vips);
+        let top_ingress = top_level(&identity.ingress_vips);
         let mut dns = raw.dns.as_ref().and_then(|d| {
             self.dns(
                 d,
                 &cluster_name,
                 base_domain.as_deref(),
-                &raw.instance,
+                &defined,
                 &instances,
+                (top_api.as_deref(), top_ingress.as_deref()),
             )
         });
 
-        if raw.instance.is_empty() && raw.dns.is_none() {
+        if planned.is_empty() && raw.dns.is_none() {
             self.err(
                 0..0,
                 "(top level)",
@@ -191,9 +210,10 @@ impl Validator<'_> {
             .and_then(|s| self.absolute_path(s, "control: socket"))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
 
-        let resolver = raw.resolver.as_ref().and_then(|r| {
-            self.resolver(r, raw.dns.as_ref(), dns.as_mut(), &instances)
-        });
+        let resolver = raw
+            .resolver
+            .as_ref()
+            .and_then(|r| self.resolver(r, raw.dns.as_ref(), dns.as_mut(), &instances));
 
         Config {
             source: self.path.to_path_buf(),
@@ -206,6 +226,9 @@ impl Validator<'_> {
             control: ControlConfig { socket },
             resolver,
             warnings: Vec::new(),
+            role,
+            role_checks: role_check_names,
+            identity_source: identity.source,
         }
     }
 
@@ -240,13 +263,13 @@ impl Validator<'_> {
 
     fn instance(
         &mut self,
-        raw: &S<RawInstance>,
+        planned: &Planned,
         cluster_name: &str,
         checks: &[CheckSpec],
         check_names: &[String],
     ) -> Option<(InstanceConfig, Placed)> {
         let errors_before = self.errors.len();
-        let r = raw.get_ref();
+        let r = &planned.raw;
         let name = r.name.get_ref().clone();
         let at = |key: &str| format!("instance {name:?}: {key}");
         if let Err(why) = instance_name(&name) {
@@ -255,14 +278,28 @@ impl Validator<'_> {
 
         // vips: one or more, one family.
         let mut vip_spans: Vec<(IpAddr, Range<usize>)> = Vec::new();
-        if r.vips.get_ref().is_empty() {
-            self.err(
-                r.vips.span(),
-                at("vips"),
-                "is empty; list at least one address, e.g. vips = [\"192.0.2.5\"]",
-            );
-        }
-        for text in r.vips.get_ref() {
+        let no_vips = Vec::new();
+        let vip_texts = match &r.vips {
+            Some(v) => {
+                if v.get_ref().is_empty() {
+                    self.err(
+                        v.span(),
+                        at("vips"),
+                        "is empty; list at least one address, e.g. vips = [\"192.0.2.5\"]",
+                    );
+                }
+                v.get_ref()
+            }
+            None => {
+                self.err(
+                    planned.span.clone(),
+                    at("vips"),
+                    "missing; list the instance's addresses, e.g. vips = [\"192.0.2.5\"] (a role fills it from api_vips / ingress_vips only for its own instances)",
+                );
+                &no_vips
+            }
+        };
+        for text in vip_texts {
             let Some(addr) = self.vip(text, &at("vips")) else {
                 continue;
             };
@@ -316,7 +353,11 @@ impl Validator<'_> {
             },
         };
         if version == Version::V2 && family == Family::Ipv6 && !vips.is_empty() {
-            let span = r.version.as_ref().map(|v| v.span()).unwrap_or(raw.span());
+            let span = r
+                .version
+                .as_ref()
+                .map(|v| v.span())
+                .unwrap_or(planned.span.clone());
             self.err(
                 span,
                 at("version"),
@@ -343,6 +384,13 @@ impl Validator<'_> {
                 VridSource::Derived(vrid_input.clone()),
                 r.name.span(),
             ),
+        };
+        // A role's second-family instance carries the first one's derived VRID.
+        let vrid_source = match &planned.vrid_input {
+            Some(input) if planned.role_keys.contains(&"vrid") => {
+                VridSource::Derived(input.clone())
+            }
+            _ => vrid_source,
         };
 
         let priority = match &r.priority {
@@ -407,7 +455,9 @@ impl Validator<'_> {
                     let mut pass = [0u8; 8];
                     let n = bytes.len().min(8);
                     pass[..n].copy_from_slice(&bytes[..n]);
-                    if bytes.len() > 8 {
+                    // OpenShift's own passwords are longer than 8 bytes and truncated on every
+                    // node alike; a role default is therefore not worth a warning.
+                    if bytes.len() > 8 && !planned.role_keys.contains(&"password") {
                         self.warn(
                             p.span(),
                             at("password"),
@@ -547,7 +597,11 @@ impl Validator<'_> {
                 }
             }
         } else if ttl.0 > ttl.1 {
-            let span = r.ttl_min.as_ref().map(|t| t.span()).unwrap_or(raw.span());
+            let span = r
+                .ttl_min
+                .as_ref()
+                .map(|t| t.span())
+                .unwrap_or(planned.span.clone());
             self.err(
                 span,
                 at("ttl_min"),
@@ -600,7 +654,9 @@ impl Validator<'_> {
         };
 
         let mut track: Vec<TrackConfig> = Vec::new();
-        for t in &r.track {
+        let no_track = Vec::new();
+        let raw_track = r.track.as_ref().unwrap_or(&no_track);
+        for t in raw_track {
             let tr = t.get_ref();
             let check = tr.check.get_ref();
             if !check_names.iter().any(|c| c == check) {
@@ -641,8 +697,12 @@ impl Validator<'_> {
                 weight,
             });
         }
-        if priority == 255 && !r.track.is_empty() {
-            let span = r.priority.as_ref().map(|p| p.span()).unwrap_or(raw.span());
+        if priority == 255 && !raw_track.is_empty() {
+            let span = r
+                .priority
+                .as_ref()
+                .map(|p| p.span())
+                .unwrap_or(planned.span.clone());
             self.err(
                 span,
                 at("priority"),
@@ -674,6 +734,7 @@ impl Validator<'_> {
                 announce_refresh,
                 resign_wait,
                 track,
+                role_keys: planned.role_keys.clone(),
             },
             Placed {
                 name_span: r.name.span(),
@@ -735,8 +796,9 @@ impl Validator<'_> {
         raw: &S<RawDns>,
         cluster_name: &str,
         base_domain: Option<&str>,
-        raw_instances: &[S<RawInstance>],
+        defined: &[String],
         instances: &[InstanceConfig],
+        top_level: (Option<&[IpAddr]>, Option<&[IpAddr]>),
     ) -> Option<DnsConfig> {
         let errors_before = self.errors.len();
         let r: &RawDns = raw.get_ref();
@@ -809,8 +871,9 @@ impl Validator<'_> {
             "api_vips",
             &r.api_instances,
             &r.api_vips,
-            raw_instances,
+            defined,
             instances,
+            top_level.0,
         );
         let ingress_vips = self.dns_vips(
             raw,
@@ -819,8 +882,9 @@ impl Validator<'_> {
             "ingress_vips",
             &r.ingress_instances,
             &r.ingress_vips,
-            raw_instances,
+            defined,
             instances,
+            top_level.1,
         );
 
         let mut allow = Vec::new();
@@ -902,8 +966,9 @@ impl Validator<'_> {
         vips_key: &str,
         names: &Option<S<Vec<S<String>>>>,
         vips: &Option<S<Vec<S<String>>>>,
-        raw_instances: &[S<RawInstance>],
+        defined: &[String],
         instances: &[InstanceConfig],
+        top_level: Option<&[IpAddr]>,
     ) -> Vec<IpAddr> {
         if let (Some(n), Some(_)) = (names, vips) {
             self.err(
@@ -934,10 +999,14 @@ impl Validator<'_> {
             }
             return out;
         }
-        let defined: Vec<&str> = raw_instances
-            .iter()
-            .map(|i| i.get_ref().name.get_ref().as_str())
-            .collect();
+        // The top-level `api_vips` / `ingress_vips` answer when [dns] names no instances: they
+        // are what a worker or the bootstrap knows of the VIPs it does not hold.
+        if names.is_none() {
+            if let Some(top) = top_level {
+                return top.to_vec();
+            }
+        }
+        let defined: Vec<&str> = defined.iter().map(String::as_str).collect();
         let defined_text = if defined.is_empty() {
             "no [[instance]] is defined".to_owned()
         } else {
