@@ -10,7 +10,7 @@
 //!
 //! [[check]]
 //! name = "chk_ocp_lb"               # keepalived ran one script doing both tests; so does vipd
-//! all_of = [{ http = "http://localhost:9444/haproxy_ready" }, { file = "/var/run/nodeip-configuration/api-vip-redirect" }]
+//! all_of = [{ http = "http://localhost:9444/haproxy_ready" }, { file = "/var/run/keepalived/iptables-rule-exists" }]
 //! rise = 3
 //! fall = 3
 //! ```
