@@ -95,12 +95,15 @@ fn sigterm_on_the_master_hands_over_before_breaking_with_at_most_20_ms_of_client
     let outage = prober.stop().unwrap();
 
     eprintln!(
-        "vipd SIGTERM handover: client gap {:.1} ms, {} lost, exit after {exit_took:?}",
+        "vipd SIGTERM handover: {:?} unanswered at most, longest reply gap {:.1} ms, {} lost, exit after {exit_took:?}",
+        outage.longest_unanswered,
         outage.longest_gap_ms(),
         outage.lost
     );
+    // Counted in probes (at most one 10 ms probe unanswered), not receive times: on a loaded
+    // 2-core machine replies arrive late by tens of ms without anything being lost.
     assert!(
-        outage.longest_gap <= Duration::from_millis(20),
+        outage.longest_unanswered <= Duration::from_millis(20),
         "{outage:?}"
     );
     // Skew_Time (0.844 s) for the Backup, plus its first advert; resign_wait (3 s) bounds it.
