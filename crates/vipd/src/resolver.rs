@@ -80,17 +80,16 @@ pub enum OwnNameserver {
 /// Why the target could not be taken over, followed or given back.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolverError {
-    #[error("{}: cannot read: {source}", path.display())]
+    // The I/O error is part of the message, not a `source`: anyhow's `{:#}` would print it twice.
+    #[error("{}: cannot read: {error}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{}: cannot write: {source}{}", path.display(), write_hint(source))]
+    #[error("{}: cannot write: {error}{}", path.display(), write_hint(error))]
     Write {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "{}: holds vipd's own output from a run that did not stop cleanly, and the original it \
@@ -108,17 +107,17 @@ pub enum ResolverError {
 }
 
 impl ResolverError {
-    fn read(path: &Path, source: std::io::Error) -> Self {
+    fn read(path: &Path, error: std::io::Error) -> Self {
         ResolverError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 
-    fn write(path: &Path, source: std::io::Error) -> Self {
+    fn write(path: &Path, error: std::io::Error) -> Self {
         ResolverError::Write {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 }
