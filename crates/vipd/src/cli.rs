@@ -1,5 +1,5 @@
-//! Command-line entry points: `run`, `check-config`, `vrids`, `detect-interface`, and the
-//! control-socket clients `status`, `reload`, `resign`, `resume`.
+//! Command-line entry points: `run`, `check-config`, `vrids`, `detect-interface`, `import`, and
+//! the control-socket clients `status`, `reload`, `resign`, `resume`.
 //!
 //! Exit status: 0 on success, 1 when the command ran and failed (invalid configuration, no
 //! matching interface, an invalid installer-era VRID), 2 for usage errors (as clap does).
@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Config, InstanceConfig, VridSource};
 
 mod ctl;
+mod import;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +60,11 @@ enum Command {
         /// Addresses to disregard (VIPs this node may already hold).
         #[arg(long, value_name = "ADDRESS")]
         ignore: Vec<IpAddr>,
+    },
+    /// Translate OpenShift's keepalived.conf / Corefile into a vipd configuration on stdout.
+    Import {
+        #[command(subcommand)]
+        source: import::Source,
     },
     /// Show what the running daemon is doing: state, priority and why, Master, VIPs, checks, DNS.
     Status {
@@ -120,6 +126,7 @@ pub fn main() -> ExitCode {
             legacy,
         } => vrids(&cluster_name, legacy),
         Command::DetectInterface { vip, ignore } => report(detect_interface(vip, &ignore)),
+        Command::Import { source } => import::run(source),
         Command::Status { json, target } => report(ctl::status(&target.socket(), json)),
         Command::Reload { target } => report(
             ctl::send(&target.socket(), &crate::daemon::control::Request::Reload)

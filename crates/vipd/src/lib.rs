@@ -6,6 +6,7 @@
 //! - [`health`]: native health checks with keepalived's weight semantics.
 //! - [`daemon`]: the tokio driver around `vipd_vrrp::Router` instances.
 //! - [`http`]: health, readiness and Prometheus metrics endpoints.
+//! - [`import`]: translation of OpenShift's keepalived.conf and Corefile (`vipd import`).
 //! - [`resolver`]: optional rewriting of the node's resolv.conf to use its own DNS first.
 
 pub mod cli;
@@ -13,5 +14,6 @@ pub mod config;
 pub mod daemon;
 pub mod health;
 pub mod http;
+pub mod import;
 pub mod net;
 pub mod resolver;

@@ -1,0 +1,757 @@
+//! keepalived.conf -> `[[check]]` and `[[instance]]` tables.
+//!
+//! The grammar is keepalived's: one statement per line, `{ ... }` blocks, `#` and `!` comments,
+//! double-quoted words. Only what OpenShift renders (and its near variants) is translated; every
+//! other keyword is listed with its line.
+
+use std::collections::HashMap;
+
+use super::syntax::{parse, Stmt};
+use super::toml_out::{self, comment};
+use super::{Note, Severity};
+use crate::health::openshift_master_checks;
+
+/// The translated part of a keepalived.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepalivedImport {
+    /// From the instance names `<cluster>_API` / `<cluster>_INGRESS`, with the line.
+    pub cluster_name: Option<(String, usize)>,
+    /// `[[check]]` and `[[instance]]` tables.
+    pub body: String,
+    pub notes: Vec<Note>,
+}
+
+struct Translator<'a> {
+    notes: Vec<Note>,
+    cluster_override: Option<&'a str>,
+}
+
+impl Translator<'_> {
+    fn warn(&mut self, line: usize, message: impl Into<String>) {
+        self.notes.push(Note {
+            severity: Severity::Warning,
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn refuse(&mut self, line: usize, message: impl Into<String>) {
+        self.notes.push(Note {
+            severity: Severity::Refused,
+            line,
+            message: message.into(),
+        });
+    }
+}
+
+/// Translates a keepalived.conf. `cluster_name` replaces the name read from the instance names
+/// (it decides whether a VRID is the derived one).
+pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> KeepalivedImport {
+    let mut t = Translator {
+        notes: Vec::new(),
+        cluster_override: cluster_name,
+    };
+    let parsed = parse(text, &['#', '!']);
+    for line in &parsed.stray_closes {
+        t.warn(*line, "'}' without a matching '{'; ignored");
+    }
+    if let Some(line) = parsed.unclosed {
+        t.refuse(
+            line,
+            "this '{' is never closed; the file is truncated or malformed",
+        );
+    }
+    let stmts = parsed.stmts;
+
+    let mut version_default: Option<(u8, usize)> = None;
+    let mut garp_refresh: Option<(String, usize)> = None;
+    let mut scripts: Vec<&Stmt> = Vec::new();
+    let mut instances: Vec<&Stmt> = Vec::new();
+    for s in &stmts {
+        match s.keyword() {
+            "global_defs" => {
+                for g in s.children() {
+                    match g.keyword() {
+                        "vrrp_version" => match g.arg(1).and_then(|v| v.parse().ok()) {
+                            Some(v @ (2 | 3)) => version_default = Some((v, g.line)),
+                            _ => t.refuse(g.line, format!("{:?}: accepted vrrp_version 2 or 3", g.text())),
+                        },
+                        "vrrp_garp_master_refresh" => {
+                            garp_refresh = g.arg(1).map(|v| (format!("{v}s"), g.line));
+                        }
+                        // Script security and the script user only matter to keepalived, which
+                        // runs check scripts as another user; vipd's probes run in-process.
+                        "enable_script_security" | "script_user" | "max_auto_priority"
+                        | "router_id" => {}
+                        other => t.warn(
+                            g.line,
+                            format!("global_defs {other}: not translated (no vipd equivalent)"),
+                        ),
+                    }
+                }
+            }
+            "vrrp_script" => scripts.push(s),
+            "vrrp_instance" => instances.push(s),
+            "include" => t.refuse(
+                s.line,
+                format!("{:?}: included files are not read; import the combined configuration", s.text()),
+            ),
+            "virtual_server" | "virtual_server_group" => t.refuse(
+                s.line,
+                format!("{}: LVS load balancing is not part of vipd", s.keyword()),
+            ),
+            "vrrp_sync_group" => t.refuse(
+                s.line,
+                "vrrp_sync_group: vipd instances fail over independently; OpenShift renders no sync groups",
+            ),
+            other => t.warn(s.line, format!("{other}: not translated (unknown to vipd import)")),
+        }
+    }
+
+    let cluster_name = cluster_from_instances(&instances);
+    let cluster_for_vrid = t
+        .cluster_override
+        .map(str::to_owned)
+        .or_else(|| cluster_name.as_ref().map(|(n, _)| n.clone()));
+
+    let mut body = String::new();
+    let mut script_names: Vec<String> = Vec::new();
+    for s in &scripts {
+        if let Some(check) = translate_script(&mut t, s) {
+            body.push('\n');
+            body.push_str(&check);
+            script_names.extend(s.arg(1).map(str::to_owned));
+        }
+    }
+    let mut names_seen: HashMap<String, usize> = HashMap::new();
+    for s in &instances {
+        let inst = translate_instance(
+            &mut t,
+            s,
+            cluster_for_vrid.as_deref(),
+            version_default,
+            garp_refresh.as_ref(),
+            &script_names,
+        );
+        if let Some((name, text)) = inst {
+            if let Some(first) = names_seen.get(&name) {
+                t.refuse(
+                    s.line,
+                    format!("vrrp_instance maps to the name {name:?} like the one at line {first}; rename one of them"),
+                );
+            }
+            names_seen.insert(name, s.line);
+            body.push('\n');
+            body.push_str(&text);
+        }
+    }
+    if instances.is_empty() {
+        t.refuse(0, "no vrrp_instance: nothing to translate");
+    }
+    KeepalivedImport {
+        cluster_name,
+        body,
+        notes: t.notes,
+    }
+}
+
+/// `<cluster>_API` / `<cluster>_INGRESS` (OpenShift's instance names) -> the cluster name.
+fn cluster_from_instances(instances: &[&Stmt]) -> Option<(String, usize)> {
+    instances.iter().find_map(|s| {
+        let name = s.arg(1)?;
+        let upper = name.to_ascii_uppercase();
+        ["_API", "_INGRESS"].iter().find_map(|suffix| {
+            let at = upper.find(suffix)?;
+            let rest = &upper[at + suffix.len()..];
+            // `_API`, `_API_1` (a second family), never `_APIX`.
+            if !(rest.is_empty() || rest.starts_with('_')) || at == 0 {
+                return None;
+            }
+            Some((name[..at].to_ascii_lowercase(), s.line))
+        })
+    })
+}
+
+/// The vipd instance name of a keepalived instance: `ostest_API` -> `api`,
+/// `ostest_INGRESS_1` -> `ingress-1`.
+fn instance_name(name: &str, cluster: Option<&str>) -> String {
+    let lower = name.to_ascii_lowercase();
+    let short = match cluster {
+        Some(c) => lower
+            .strip_prefix(&format!("{c}_"))
+            .unwrap_or(&lower)
+            .to_owned(),
+        None => lower,
+    };
+    short
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// keepalived durations are seconds, possibly fractional; vipd wants a unit.
+fn seconds(text: &str) -> Option<String> {
+    let value: f64 = text.parse().ok()?;
+    if value.is_nan() || value <= 0.0 || !value.is_finite() {
+        return None;
+    }
+    let ms = (value * 1000.0).round() as u64;
+    Some(if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    })
+}
+
+/// Shell words of a script, or `None` when it needs a shell (pipes, redirections, `$`, ...).
+fn plain_words(script: &str) -> Option<Vec<String>> {
+    if script.chars().any(|c| {
+        matches!(
+            c,
+            '|' | '&' | ';' | '<' | '>' | '(' | ')' | '$' | '`' | '*' | '"' | '\'' | '\\'
+        )
+    }) {
+        return None;
+    }
+    Some(script.split_whitespace().map(str::to_owned).collect())
+}
+
+fn translate_script(t: &mut Translator<'_>, s: &Stmt) -> Option<String> {
+    let Some(name) = s.arg(1) else {
+        t.refuse(s.line, "vrrp_script without a name");
+        return None;
+    };
+    let at = |line: usize| format!("line {line}");
+    let mut script: Option<(String, usize)> = None;
+    let mut out = format!(
+        "[[check]]\nname = {}{}\n",
+        toml_out::string(name),
+        comment(&format!("{}: vrrp_script {name}", at(s.line)))
+    );
+    let mut interval = (
+        "1s".to_owned(),
+        "keepalived's default interval 1s".to_owned(),
+    );
+    let mut timeout: Option<(String, String)> = None;
+    let mut rest = String::new();
+    for c in s.children() {
+        let value = c.arg(1);
+        match (c.keyword(), value) {
+            ("script", Some(v)) => script = Some((v.to_owned(), c.line)),
+            ("interval", Some(v)) => match seconds(v) {
+                Some(d) => interval = (d, format!("{}: interval {v}", at(c.line))),
+                None => t.refuse(c.line, format!("interval {v:?} is not a number of seconds")),
+            },
+            ("timeout", Some(v)) => match seconds(v) {
+                Some(d) => timeout = Some((d, format!("{}: timeout {v}", at(c.line)))),
+                None => t.refuse(c.line, format!("timeout {v:?} is not a number of seconds")),
+            },
+            ("weight", Some(v)) => match v.parse::<i32>() {
+                Ok(w) if c.arg(2).is_none() => {
+                    rest.push_str(&toml_out::line(
+                        "weight",
+                        &w.to_string(),
+                        &format!("{}: weight {v}", at(c.line)),
+                    ));
+                }
+                _ => t.refuse(
+                    c.line,
+                    format!(
+                        "{:?}: only a plain integer weight is translated (no 'reverse')",
+                        c.text()
+                    ),
+                ),
+            },
+            ("rise" | "fall", Some(v)) => match v.parse::<u32>() {
+                Ok(n) => rest.push_str(&toml_out::line(
+                    c.keyword(),
+                    &n.to_string(),
+                    &format!("{}: {} {v}", at(c.line), c.keyword()),
+                )),
+                Err(_) => t.refuse(c.line, format!("{} {v:?} is not a count", c.keyword())),
+            },
+            // keepalived runs scripts as this user; vipd runs its probes itself.
+            ("user", _) => t.warn(
+                c.line,
+                format!(
+                    "vrrp_script {name}: user {:?}: vipd runs exec checks as its own user (root)",
+                    value.unwrap_or("")
+                ),
+            ),
+            (other, _) => t.warn(
+                c.line,
+                format!("vrrp_script {name}: {other}: not translated"),
+            ),
+        }
+    }
+    let Some((script, script_line)) = script else {
+        t.refuse(s.line, format!("vrrp_script {name} has no script line"));
+        return None;
+    };
+    let from = at(script_line);
+
+    // `timeout N cmd`: keepalived's scripts bound themselves; vipd's own timeout does that.
+    let mut words = plain_words(&script);
+    if let Some(w) = &words {
+        let is_timeout = w
+            .first()
+            .is_some_and(|p| p == "timeout" || p.ends_with("/timeout"));
+        if is_timeout && w.len() > 2 {
+            if let Some(d) = seconds(&w[1]) {
+                timeout = Some((d, format!("{from}: {} {}", w[0], w[1])));
+                words = Some(w[2..].to_vec());
+            }
+        }
+    }
+
+    let probe = words
+        .as_deref()
+        .and_then(|w| curl_probe(t, w, script_line, name))
+        .map(|(probe, note)| (probe, format!("{from}: {note}")))
+        .or_else(|| {
+            // OpenShift's own check scripts live in the keepalived container
+            // (/etc/keepalived/*.sh), which is removed with keepalived: use vipd's native
+            // equivalent of the same name.
+            let preset = openshift_master_checks().into_iter().find(|c| c.name == name)?;
+            let probe = preset_probe(&preset);
+            t.warn(script_line, format!("vrrp_script {name}: the script {script:?} is replaced by vipd's built-in {name} check (same intent, no script; see docs/migration.md)"));
+            Some((probe, format!("{from}: OpenShift's {name} script, as vipd's native preset")))
+        })
+        .unwrap_or_else(|| {
+            let argv = match &words {
+                Some(w) if w.first().is_some_and(|p| p.starts_with('/')) => w.clone(),
+                _ => vec!["/bin/sh".into(), "-c".into(), script.clone()],
+            };
+            t.warn(script_line, format!("vrrp_script {name}: runs {script:?} as an exec check on the host; keepalived ran it inside its container, so check the program exists on the host"));
+            (
+                format!("exec = {}\n", toml_out::strings(&argv)),
+                format!("{from}: script {script:?}"),
+            )
+        });
+    let (probe_text, probe_from) = probe;
+    out.push_str(&format!("# {probe_from}\n"));
+    out.push_str(&probe_text);
+    out.push_str(&toml_out::line(
+        "interval",
+        &toml_out::string(&interval.0),
+        &interval.1,
+    ));
+    if let Some((d, from)) = timeout {
+        out.push_str(&toml_out::line("timeout", &toml_out::string(&d), &from));
+    }
+    out.push_str(&rest);
+    Some(out)
+}
+
+/// The probe keys of a preset check as TOML lines.
+fn preset_probe(c: &crate::health::CheckConfig) -> String {
+    let mut out = String::new();
+    let single = crate::health::ProbeConfig {
+        http: c.http.clone(),
+        tcp: c.tcp.clone(),
+        file: c.file.clone(),
+        exec: c.exec.clone(),
+        insecure: c.insecure,
+    };
+    if single != crate::health::ProbeConfig::default() {
+        // `{ http = "..." }` -> `http = "..."`.
+        let inline = toml_out::probe(&single);
+        let inner = inline.trim_start_matches("{ ").trim_end_matches(" }");
+        for part in split_top_level(inner) {
+            out.push_str(&part);
+            out.push('\n');
+        }
+    }
+    for (key, list) in [("all_of", &c.all_of), ("any_of", &c.any_of)] {
+        if let Some(list) = list {
+            let items: Vec<String> = list.iter().map(toml_out::probe).collect();
+            out.push_str(&format!("{key} = [{}]\n", items.join(", ")));
+        }
+    }
+    out
+}
+
+/// Splits `a = "x", b = ["y", "z"]` at the commas that separate keys.
+fn split_top_level(s: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut current = String::new();
+    for c in s.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '[' if !in_string => depth += 1,
+            ']' if !in_string => depth -= 1,
+            ',' if !in_string && depth == 0 => {
+                parts.push(current.trim().to_owned());
+                current.clear();
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    if !current.trim().is_empty() {
+        parts.push(current.trim().to_owned());
+    }
+    parts
+}
+
+/// `curl [options] URL` -> an http probe, or `None` for any other command.
+fn curl_probe(
+    t: &mut Translator<'_>,
+    words: &[String],
+    line: usize,
+    name: &str,
+) -> Option<(String, String)> {
+    let program = words.first()?;
+    if program != "curl" && !program.ends_with("/curl") {
+        return None;
+    }
+    let mut url: Option<String> = None;
+    let mut fail = false;
+    let mut insecure = false;
+    let mut args = words[1..].iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--fail" => fail = true,
+            "--insecure" => insecure = true,
+            "-o" | "--output" | "-m" | "--max-time" | "--connect-timeout" | "-H" | "--header"
+            | "-w" | "--write-out" | "--retry" => {
+                args.next();
+            }
+            s if s.starts_with("--") => {}
+            s if s.starts_with('-') => {
+                fail |= s.contains('f');
+                insecure |= s.contains('k');
+            }
+            s if s.starts_with("http://") || s.starts_with("https://") => url = Some(s.to_owned()),
+            _ => return None,
+        }
+    }
+    let url = url?;
+    // `0` is inet_aton shorthand for 0.0.0.0, which Linux connects to locally; OpenShift's
+    // older templates probed https://0:6443. vipd's probe wants a real host.
+    let url = url.replacen("://0:", "://127.0.0.1:", 1);
+    if !fail {
+        t.warn(line, format!("vrrp_script {name}: curl without -f/--fail counted any HTTP answer (even 500) as success; vipd's http check needs a 2xx status"));
+    }
+    // curl -k against a remote https host needs vipd's explicit `insecure` (loopback never
+    // verifies); the check's own validation tells which case this is.
+    let needs_insecure = crate::health::CheckConfig {
+        name: name.to_owned(),
+        http: Some(url.clone()),
+        ..Default::default()
+    }
+    .validate()
+    .is_err_and(|e| e.contains("would not verify"));
+    let mut text = format!("http = {}\n", toml_out::string(&url));
+    if insecure && needs_insecure {
+        text.push_str("insecure = true\n");
+    }
+    Some((text, format!("curl {url}, as a native http check")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn translate_instance(
+    t: &mut Translator<'_>,
+    s: &Stmt,
+    cluster: Option<&str>,
+    version_default: Option<(u8, usize)>,
+    garp_refresh: Option<&(String, usize)>,
+    scripts: &[String],
+) -> Option<(String, String)> {
+    let Some(kname) = s.arg(1) else {
+        t.refuse(s.line, "vrrp_instance without a name");
+        return None;
+    };
+    let name = instance_name(kname, cluster);
+    let at = |line: usize| format!("line {line}");
+    let mut out = format!(
+        "[[instance]]\nname = {}{}\n",
+        toml_out::string(&name),
+        comment(&format!("{}: vrrp_instance {kname}", at(s.line)))
+    );
+    let mut vips: Vec<(String, usize)> = Vec::new();
+    let mut vrid: Option<(u8, usize)> = None;
+    let mut version: Option<(u8, usize)> = None;
+    let mut password: Option<(String, usize)> = None;
+    let mut lines = String::new();
+    let mut track: Vec<String> = Vec::new();
+    let mut track_line = 0;
+    let mut interface: Option<String> = None;
+    for c in s.children() {
+        let v = c.arg(1);
+        let from = format!("{}: {}", at(c.line), c.text());
+        match (c.keyword(), v) {
+            ("state", Some(state)) => {
+                if state == "MASTER" {
+                    t.warn(c.line, "state MASTER: vipd starts every instance as Backup and lets the priorities decide (RFC 9568 section 6.4.1)");
+                }
+            }
+            ("interface", Some(i)) => {
+                interface = Some(i.to_owned());
+                lines.push_str(&toml_out::line("interface", &toml_out::string(i), &from));
+            }
+            ("virtual_router_id", Some(n)) => match n.parse::<u8>() {
+                Ok(id) if id >= 1 => vrid = Some((id, c.line)),
+                _ => t.refuse(c.line, format!("virtual_router_id {n:?}: accepted 1..=255")),
+            },
+            ("priority", Some(p)) => match p.parse::<u8>() {
+                Ok(n) if n >= 1 => lines.push_str(&toml_out::line("priority", &n.to_string(), &from)),
+                _ => t.refuse(c.line, format!("priority {p:?}: accepted 1..=255")),
+            },
+            ("advert_int", Some(a)) => match seconds(a) {
+                Some(d) => lines.push_str(&toml_out::line("advert_interval", &toml_out::string(&d), &from)),
+                None => t.refuse(c.line, format!("advert_int {a:?} is not a number of seconds")),
+            },
+            ("vrrp_version", Some(n)) => match n.parse::<u8>() {
+                Ok(x @ (2 | 3)) => version = Some((x, c.line)),
+                _ => t.refuse(c.line, format!("vrrp_version {n:?}: accepted 2 or 3")),
+            },
+            ("nopreempt", None) => lines.push_str(&toml_out::line("preempt", "false", &from)),
+            ("preempt", None) => {}
+            ("preempt_delay", _) => t.warn(c.line, "preempt_delay: not supported; vipd preempts at once (as OpenShift does)"),
+            ("authentication", _) => {
+                let mut kind = None;
+                for a in c.children() {
+                    match (a.keyword(), a.arg(1)) {
+                        ("auth_type", Some(k)) => kind = Some((k.to_owned(), a.line)),
+                        ("auth_pass", Some(p)) => password = Some((p.to_owned(), a.line)),
+                        (other, _) => t.warn(a.line, format!("authentication {other}: not translated")),
+                    }
+                }
+                match kind {
+                    Some((k, _)) if k == "PASS" => {}
+                    Some((k, line)) => {
+                        t.refuse(line, format!("auth_type {k}: vipd speaks only PASS (VRRPv2) or no authentication; a peer using {k} would reject vipd's adverts"));
+                        password = None;
+                    }
+                    None => {
+                        if password.is_some() {
+                            t.warn(c.line, "auth_pass without auth_type: taken as PASS");
+                        }
+                    }
+                }
+            }
+            ("unicast_src_ip", Some(a)) => lines.push_str(&toml_out::line("unicast_source", &toml_out::string(a), &from)),
+            ("unicast_peer", _) => {
+                let peers: Vec<&str> = c.children().iter().filter_map(|p| p.arg(0)).collect();
+                let first = c.children().first().map_or(c.line, |p| p.line);
+                let last = c.children().last().map_or(c.line, |p| p.line);
+                for p in c.children().iter().filter(|p| p.words.len() > 1) {
+                    t.warn(p.line, format!("unicast_peer {:?}: only the address is translated", p.text()));
+                }
+                lines.push_str(&toml_out::line(
+                    "unicast_peers",
+                    &toml_out::strings(&peers),
+                    &format!("lines {first}-{last}: unicast_peer"),
+                ));
+            }
+            ("virtual_ipaddress", _) => {
+                for a in c.children() {
+                    if let Some(vip) = translate_vip(t, a, interface.as_deref()) {
+                        vips.push((vip, a.line));
+                    }
+                }
+            }
+            ("track_script", _) => {
+                track_line = c.line;
+                for ts in c.children() {
+                    let Some(check) = ts.arg(0) else { continue };
+                    if !scripts.iter().any(|s| s == check) {
+                        t.refuse(ts.line, format!("track_script {check}: no vrrp_script of that name was translated"));
+                        continue;
+                    }
+                    match (ts.arg(1), ts.arg(2)) {
+                        (None, _) => track.push(format!("{{ check = {} }}", toml_out::string(check))),
+                        (Some("weight"), Some(w)) if w.parse::<i32>().is_ok() && ts.arg(3).is_none() => {
+                            track.push(format!("{{ check = {}, weight = {w} }}", toml_out::string(check)))
+                        }
+                        _ => t.refuse(ts.line, format!("track_script {:?}: only 'name' or 'name weight N' is translated", ts.text())),
+                    }
+                }
+            }
+            ("garp_master_delay", Some(d)) => match seconds(d) {
+                Some(x) => lines.push_str(&toml_out::line("announce_repeat_after", &toml_out::string(&x), &from)),
+                None => t.warn(c.line, format!("garp_master_delay {d:?}: not a number of seconds; not translated")),
+            },
+            ("garp_master_repeat", Some(n)) => match n.parse::<u32>() {
+                Ok(x) => lines.push_str(&toml_out::line("announce_count", &x.to_string(), &from)),
+                Err(_) => t.warn(c.line, format!("garp_master_repeat {n:?}: not a count; not translated")),
+            },
+            ("garp_master_refresh", Some(d)) => match seconds(d) {
+                Some(x) => lines.push_str(&toml_out::line("announce_refresh", &toml_out::string(&x), &from)),
+                None => t.warn(c.line, format!("garp_master_refresh {d:?}: not translated")),
+            },
+            (k @ ("virtual_ipaddress_excluded" | "virtual_routes" | "virtual_rules"), _) => t.refuse(
+                c.line,
+                format!("{k}: vipd manages only the VIPs themselves; these addresses / routes would be lost"),
+            ),
+            (k @ ("track_interface" | "track_file" | "track_process" | "track_bfd"), _) => t.refuse(
+                c.line,
+                format!("{k}: only track_script is translated (as [[check]] + track); express it as a check"),
+            ),
+            (k @ ("use_vmac" | "vmac_xmit_base"), _) => t.refuse(
+                c.line,
+                format!("{k}: vipd answers with the interface's own MAC, not a virtual MAC"),
+            ),
+            (k, _) if k.starts_with("notify") || k == "smtp_alert" => t.warn(
+                c.line,
+                format!("{k}: vipd runs no notify scripts; watch `vipd status`, the log or /metrics instead"),
+            ),
+            (k, _) => t.warn(c.line, format!("{k}: not translated")),
+        }
+    }
+
+    if vips.is_empty() {
+        t.refuse(
+            s.line,
+            format!("vrrp_instance {kname} has no virtual_ipaddress"),
+        );
+        return None;
+    }
+    let ipv6 = vips.iter().any(|(v, _)| v.contains(':'));
+    let vip_from = format!("{}: virtual_ipaddress", at(vips[0].1));
+    out.push_str(&toml_out::line(
+        "vips",
+        &toml_out::strings(&vips.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>()),
+        &vip_from,
+    ));
+    match vrid {
+        Some((id, line)) => {
+            let derived = cluster.map(|c| vipd_vrrp::vrid::derive_vrid(&format!("{c}-{name}")));
+            if derived == Some(id) {
+                out.push_str(&format!(
+                    "# {}: virtual_router_id {id} = the VRID vipd derives from \"{}-{name}\"\n",
+                    at(line),
+                    cluster.unwrap_or_default()
+                ));
+            } else {
+                out.push_str(&toml_out::line(
+                    "vrid",
+                    &id.to_string(),
+                    &format!("{}: virtual_router_id {id}", at(line)),
+                ));
+            }
+        }
+        None => t.refuse(
+            s.line,
+            format!("vrrp_instance {kname} has no virtual_router_id"),
+        ),
+    }
+    let (v, vfrom) = match (version, version_default) {
+        (Some((v, line)), _) => (v, format!("{}: vrrp_version {v}", at(line))),
+        (None, Some((v, line))) => (v, format!("{}: global_defs vrrp_version {v}", at(line))),
+        (None, None) if ipv6 => (3, "IPv6 VIPs: keepalived uses VRRPv3".to_owned()),
+        (None, None) => (2, "keepalived's default (no vrrp_version)".to_owned()),
+    };
+    let v = if ipv6 && v == 2 {
+        t.warn(
+            s.line,
+            "VRRPv2 cannot carry IPv6 (keepalived switches to v3 itself); written as version 3",
+        );
+        3
+    } else {
+        v
+    };
+    out.push_str(&toml_out::line("version", &v.to_string(), &vfrom));
+    if let Some((p, line)) = password {
+        if v == 2 {
+            out.push_str(&toml_out::line(
+                "password",
+                &toml_out::string(&p),
+                &format!(
+                    "{}: auth_pass (only the first 8 bytes are sent, as keepalived does)",
+                    at(line)
+                ),
+            ));
+        } else {
+            t.warn(line, "auth_pass with VRRPv3: keepalived ignores it (RFC 9568 has no authentication); not translated");
+        }
+    }
+    out.push_str(&lines);
+    if let Some((refresh, line)) = garp_refresh {
+        if !out.contains("announce_refresh") {
+            out.push_str(&toml_out::line(
+                "announce_refresh",
+                &toml_out::string(refresh),
+                &format!("{}: global_defs vrrp_garp_master_refresh", at(*line)),
+            ));
+        }
+    }
+    if !track.is_empty() {
+        out.push_str(&format!(
+            "track = [{}]{}\n",
+            track.join(", "),
+            comment(&format!("{}: track_script", at(track_line)))
+        ));
+    }
+    Some((name, out))
+}
+
+/// `192.0.2.5/32 label vip` -> `192.0.2.5`, noting what vipd does differently.
+fn translate_vip(t: &mut Translator<'_>, a: &Stmt, interface: Option<&str>) -> Option<String> {
+    let spec = a.arg(0)?;
+    let (addr, prefix) = match spec.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (spec, None),
+    };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+        t.refuse(
+            a.line,
+            format!("virtual_ipaddress {spec:?} is not an address"),
+        );
+        return None;
+    };
+    let host = if ip.is_ipv4() { "32" } else { "128" };
+    if let Some(p) = prefix {
+        if p != host {
+            t.warn(a.line, format!("virtual_ipaddress {spec}: vipd adds VIPs as /{host} (as OpenShift does), not /{p}"));
+        }
+    }
+    let mut opts = a.words[1..].iter();
+    while let Some(o) = opts.next() {
+        let value = opts.next().map(String::as_str);
+        match (o.as_str(), value) {
+            ("label", Some("vip")) => {}
+            ("dev", Some(d)) if Some(d) == interface => {}
+            ("dev", Some(d)) => t.refuse(a.line, format!("virtual_ipaddress {spec} dev {d}: a VIP on another interface than the instance's; split it into its own instance")),
+            ("preferred_lft", Some("0")) | ("scope", Some("global")) => {}
+            (o, v) => t.warn(a.line, format!("virtual_ipaddress {spec}: option {o} {} not translated", v.unwrap_or(""))),
+        }
+    }
+    Some(ip.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_names_lose_the_cluster_prefix() {
+        assert_eq!(instance_name("ostest_API", Some("ostest")), "api");
+        assert_eq!(
+            instance_name("ostest_INGRESS_1", Some("ostest")),
+            "ingress-1"
+        );
+        assert_eq!(instance_name("VI_1", None), "vi-1");
+    }
+
+    #[test]
+    fn seconds_become_whole_units() {
+        assert_eq!(seconds("1").as_deref(), Some("1s"));
+        assert_eq!(seconds("1.9").as_deref(), Some("1900ms"));
+        assert_eq!(seconds("0"), None);
+        assert_eq!(seconds("x"), None);
+    }
+}
