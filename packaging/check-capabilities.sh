@@ -113,4 +113,17 @@ if [ "$(cat "$WORK/etc/resolv.conf")" = "nameserver 198.51.100.1" ]; then
 else
     echo "FAILED: resolv.conf not restored:"; cat "$WORK/etc/resolv.conf"; exit 1
 fi
+echo "== 4. [resolver] after SIGKILL: the next start recognises its own file"
+run_vipd "$CAPS,+dac_override,+chown"
+wait_for "resolv.conf lists this node first" grep -qx 'nameserver 192.0.2.11' "$WORK/etc/resolv.conf"
+kill -KILL "$PID"; wait "$PID" || true; PID=
+head -1 "$WORK/etc/resolv.conf"
+run_vipd "$CAPS,+dac_override,+chown"
+wait_for "restarted vipd logged the recovery" grep -q 'did not stop cleanly' "$WORK/log"
+kill -TERM "$PID"; wait "$PID" || true; PID=
+if [ "$(cat "$WORK/etc/resolv.conf")" = "nameserver 198.51.100.1" ]; then
+    echo "ok: the original (not vipd's own output) restored after SIGKILL + restart"
+else
+    echo "FAILED: after SIGKILL + restart:"; cat "$WORK/etc/resolv.conf"; exit 1
+fi
 echo "all checks passed"

@@ -281,7 +281,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Option<ResolverWatch>> {
         cluster_domain: rc.cluster_domain.clone(),
     };
     let (manager, started) = ResolvConfManager::start(settings)
-        .with_context(|| format!("[resolver]: cannot take over {}", rc.target.display()))?;
+        .context("[resolver] manage = true: cannot take over resolv.conf (left as it was)")?;
     if started.recovered_after_crash {
         tracing::warn!(
             target = %rc.target.display(),
