@@ -160,3 +160,83 @@ fn cli_import_of_a_missing_file_names_it() {
         "{stderr}"
     );
 }
+
+mod no_panic {
+    use proptest::prelude::*;
+    use vipd::import::{translate_corefile, translate_keepalived};
+
+    /// Lines built from the words both grammars use, braces and quotes in odd places included.
+    fn text() -> impl Strategy<Value = String> {
+        let word = prop::sample::select(vec![
+            "{",
+            "}",
+            "\"",
+            ".",
+            ".:53",
+            "hosts",
+            "template",
+            "IN",
+            "A",
+            "AAAA",
+            "match",
+            "answer",
+            "\"{{ .Name }} 60 in a 192.0.2.10\"",
+            "forward",
+            "/etc/coredns/resolv.conf",
+            "fallthrough",
+            "192.0.2.5",
+            "2001:db8::5",
+            "api-int.x.example.com",
+            "vrrp_instance",
+            "x_API",
+            "vrrp_script",
+            "script",
+            "\"curl -o /dev/null http://0:1/\"",
+            "track_script",
+            "virtual_ipaddress",
+            "192.0.2.5/24",
+            "dev",
+            "label",
+            "unicast_peer",
+            "authentication",
+            "auth_type",
+            "PASS",
+            "auth_pass",
+            "virtual_router_id",
+            "300",
+            "weight",
+            "-1",
+            "#",
+            "!",
+            "interval",
+            "0.5",
+            "timeout",
+            "cache",
+            "bufsize",
+            "health",
+            ":18080",
+            "é",
+        ]);
+        prop::collection::vec(prop::collection::vec(word, 0..6), 0..30).prop_map(|lines| {
+            lines
+                .into_iter()
+                .map(|l| l.join(" "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn translators_never_panic(t in text()) {
+            let _ = translate_keepalived(&t, None);
+            let _ = translate_corefile(&t);
+        }
+
+        #[test]
+        fn translators_never_panic_on_arbitrary_text(t in ".{0,400}") {
+            let _ = translate_keepalived(&t, Some("ostest"));
+            let _ = translate_corefile(&t);
+        }
+    }
+}

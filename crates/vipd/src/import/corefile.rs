@@ -121,7 +121,7 @@ pub fn translate_corefile(text: &str) -> CorefileImport {
     if found.cluster_domain.is_none() {
         for p in main.children().iter().filter(|p| p.keyword() == "hosts") {
             for e in p.children() {
-                for name in &e.words[1..] {
+                for name in e.words.iter().skip(1) {
                     let n = name.trim_end_matches('.').to_ascii_lowercase();
                     if let Some(cd) = n
                         .strip_prefix("api-int.")
@@ -271,17 +271,17 @@ fn forward(notes: &mut Notes, p: &Stmt, dns: &mut String) {
         );
         return;
     }
-    let targets = &p.words[2..];
-    match targets {
+    let targets: Vec<&str> = p.words.iter().skip(2).map(String::as_str).collect();
+    match targets.as_slice() {
         [file] if file.starts_with('/') => {
-            let path = if file == POD_RESOLV_CONF {
+            let path = if *file == POD_RESOLV_CONF {
                 notes.warn(
                     p.line,
                     format!("forward . {POD_RESOLV_CONF}: that is the static pod's mount; vipd runs on the host and reads {NODE_RESOLV_CONF} (the bootstrap: /etc/resolv.conf)"),
                 );
                 NODE_RESOLV_CONF
             } else {
-                file.as_str()
+                file
             };
             dns.push_str(&toml_out::line("resolv_conf", &toml_out::string(path), &from));
         }
