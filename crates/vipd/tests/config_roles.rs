@@ -434,3 +434,50 @@ fn an_instance_the_role_does_not_define_needs_its_own_vips() {
         "{errors:?}"
     );
 }
+
+mod openshift_reader_no_panic {
+    use proptest::prelude::*;
+    use std::path::Path;
+    use vipd::config::openshift::{parse_infrastructure, parse_install_config};
+
+    fn yaml() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "metadata:",
+            "  name: ostest",
+            "baseDomain: example.com",
+            "- ",
+            "  - 192.0.2.5",
+            "platform:",
+            "  baremetal:",
+            "    apiVIPs:",
+            "    apiVIPs: [192.0.2.5, ",
+            "|",
+            "'",
+            "\"",
+            "#",
+            "status:",
+            "  apiServerURL: https://api.:6443",
+            "  apiServerURL: https://",
+            "  apiServerInternalURI: https://api-int.a.b:x",
+            "---",
+            ":",
+            "- a: b",
+            "é: ü",
+        ]);
+        prop::collection::vec(piece, 0..25).prop_map(|l| l.join("\n"))
+    }
+
+    proptest! {
+        #[test]
+        fn the_yaml_reader_never_panics(t in yaml()) {
+            let _ = parse_install_config(&t, Path::new("x"));
+            let _ = parse_infrastructure(&t, Path::new("x"));
+        }
+
+        #[test]
+        fn the_yaml_reader_never_panics_on_arbitrary_text(t in ".{0,300}") {
+            let _ = parse_install_config(&t, Path::new("x"));
+            let _ = parse_infrastructure(&t, Path::new("x"));
+        }
+    }
+}

@@ -285,8 +285,9 @@ impl Validator<'_> {
                     continue;
                 };
                 // One instance per family: `api` for the first VIP's family, `api-v6` (or
-                // `api-v4`) for the second, with the same VRID as OpenShift renders both
-                // families with one router ID.
+                // `api-v4`) for the second. Both keep the VRID derived from `<cluster>-api`:
+                // OpenShift derives one router ID per role, and an IPv4 and an IPv6 router may
+                // share it (RFC 9568 section 1).
                 let mut families: Vec<Family> = Vec::new();
                 for (a, _) in vips {
                     if !families.contains(&Family::of(a)) {
