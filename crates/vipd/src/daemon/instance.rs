@@ -29,6 +29,11 @@ use super::status::{InstanceStatus, RateLimiter};
 const MAX_PAYLOAD: usize = 8 + 255 * 16 + 8;
 /// Pause after a receive error so a downed link cannot make the loop spin.
 const RECV_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// After hearing a lower-priority Master, announce once more this long after it. Its gratuitous
+/// ARP follows its advert by the time its netlink call takes, so an announce sent the moment its
+/// advert arrives can land *before* its ARP, leaving clients pointed at the node that is about
+/// to give the VIP up (seen in the namespace lab when two Backups time out within 1 ms).
+const REASSERT_FOLLOW_UP: Duration = Duration::from_millis(150);
 
 /// What the daemon can ask of a running instance.
 #[derive(Debug)]
@@ -169,6 +174,8 @@ pub struct Instance {
     resign_reply: Option<oneshot::Sender<String>>,
     /// Health tracking's last verdict, reapplied when the router is rebuilt.
     priority: Priority,
+    /// A pending follow-up announce after a lower-priority Master was heard.
+    reassert_at: Option<tokio::time::Instant>,
 }
 
 impl Instance {
@@ -244,6 +251,7 @@ impl Instance {
             resigned: false,
             resign_reply: None,
             priority: initial,
+            reassert_at: None,
         };
         Ok((instance, status))
     }
@@ -293,6 +301,14 @@ impl Instance {
                     None => { commands_open = false; self.router.shutdown(Instant::now()); }
                 },
                 event = recv_event(&mut address_events) => self.on_address_event(event),
+                () = sleep_deadline_tokio(self.reassert_at) => {
+                    self.reassert_at = None;
+                    if self.router.state() == State::Master && self.holding {
+                        for vip in self.router.config().vips.clone() {
+                            self.announce_one(vip);
+                        }
+                    }
+                }
             }
             self.drain().await;
             if self.router.is_stopped() {
@@ -597,13 +613,16 @@ impl Instance {
                 }
             }
             Event::LowerPriorityMaster { from, priority } => {
+                if self.reassert_at.is_none() {
+                    self.reassert_at = Some(tokio::time::Instant::now() + REASSERT_FOLLOW_UP);
+                }
                 if self.limiter.allow("lower_priority_master") {
                     tracing::warn!(
                         instance = %name,
                         %from,
                         their_priority = priority,
                         our_priority = self.router.effective_priority(),
-                        "another Master with lower priority is on the segment (partition healed?); re-asserting and re-announcing"
+                        "another router claims Master with a lower priority (normal for a moment after a preemption or a healed partition); re-asserting and re-announcing"
                     );
                 }
             }
@@ -635,6 +654,13 @@ impl Instance {
 async fn sleep_deadline(deadline: Option<Instant>) {
     match deadline {
         Some(d) => sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_deadline_tokio(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

@@ -16,6 +16,7 @@
 //!   break when the VIP moves away (RFC 4862 5.5.4).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use rtnetlink::packet_core::NetlinkPayload;
@@ -58,6 +59,9 @@ pub enum AddressEventKind {
 #[derive(Debug, Clone)]
 pub struct VipManager {
     handle: Handle,
+    /// The kernel runs one dump per netlink socket at a time and answers a second one with
+    /// EBUSY; instances share this socket, so their address listings take turns.
+    dump: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The IPv4 label used if the kernel refuses [`VIP_LABEL`]: `<ifname>:vip`, or the interface
@@ -99,6 +103,7 @@ impl VipManager {
     pub async fn new() -> Result<Self, NetError> {
         Ok(VipManager {
             handle: iface::connect()?,
+            dump: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -112,6 +117,7 @@ impl VipManager {
 
     /// The kernel's messages for `vip` on `ifindex` (normally zero or one).
     async fn find(&self, ifindex: u32, vip: IpAddr) -> Result<Vec<AddressMessage>, NetError> {
+        let _turn = self.dump.lock().await;
         let msgs = self
             .handle
             .address()
