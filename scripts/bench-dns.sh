@@ -5,7 +5,8 @@
 # anything on a shared machine.
 #
 # Usage: scripts/bench-dns.sh            (env: ROUNDS=3 DURATION=10 WORKERS=1 LATENCY_QPS=20000)
-# Prints a Markdown table for docs/benchmarks.md.
+# Prints Markdown tables for docs/benchmarks.md: local answers, then names vipd forwards (to Knot,
+# configured as its upstream) against Knot asked directly.
 #
 # Throughput runs are open-loop with 256 queries outstanding. dnsperf reports only the average
 # latency, so p99 comes from a separate run per round at a fixed LATENCY_QPS with per-query
@@ -18,6 +19,17 @@ WORKERS=${WORKERS:-1}
 LATENCY_QPS=${LATENCY_QPS:-20000}
 VIPD_PORT=${VIPD_PORT:-5300}
 KNOT_PORT=${KNOT_PORT:-5301}
+# With one server thread, servers run on CPU 0 and dnsperf on CPU 1, so both servers get the same
+# placement. CPU 0 because knotd pins its UDP worker N to CPU N itself, whatever taskset says: with
+# the servers on CPU 1, Knot's worker would share CPU 0 with dnsperf (cheaper wake-ups, 5x lower
+# p99 measured) while vipd's stayed on the other CPU. PIN=0 turns pinning off.
+PIN=${PIN:-1}
+server_cpu=()
+client_cpu=()
+if [ "$PIN" = 1 ] && [ "$WORKERS" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+    server_cpu=(taskset -c 0)
+    client_cpu=(taskset -c 1)
+fi
 
 for tool in dnsperf knotd dig cargo; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install dnsperf knot bind9-dnsutils)" >&2; exit 1; }
@@ -46,6 +58,14 @@ console-openshift-console.apps.$cd_name AAAA
 master-0.$cd_name A
 master-1.$cd_name A
 10.2.0.192.in-addr.arpa PTR
+EOF
+# Names vipd does not own but Knot serves: vipd forwards them to Knot (its upstream here), so after
+# the first round they come from the forwarder's cache.
+cat >"$work/forwarded" <<EOF
+vipd.$cd_name A
+$cd_name SOA
+$cd_name NS
+12.2.0.192.in-addr.arpa PTR
 EOF
 
 cat >"$work/cluster.zone" <<EOF
@@ -94,10 +114,10 @@ zone:
     file: $work/reverse.zone
 EOF
 
-"$root/target/release/examples/serve" "127.0.0.1:$VIPD_PORT" "$WORKERS" 2>"$work/vipd.log" &
+"${server_cpu[@]}" "$root/target/release/examples/serve" "127.0.0.1:$VIPD_PORT" "$WORKERS" "127.0.0.1:$KNOT_PORT" 2>"$work/vipd.log" &
 vipd_pid=$!
 pids+=("$vipd_pid")
-knotd -c "$work/knot.conf" 2>"$work/knot.log" &
+"${server_cpu[@]}" knotd -c "$work/knot.conf" 2>"$work/knot.log" &
 knot_pid=$!
 pids+=("$knot_pid")
 
@@ -114,9 +134,9 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 vipd_rss_rest=$(rss_kib "$vipd_pid")
 knot_rss_rest=$(rss_kib "$knot_pid")
 
-# throughput PORT -> "qps avg_us lost"
+# throughput PORT [QUERY_FILE] -> "qps avg_us lost"
 throughput() {
-    dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$DURATION" -c 4 -T 1 -q 256 2>&1 | awk '
+    "${client_cpu[@]}" dnsperf -s 127.0.0.1 -p "$1" -d "${2:-$work/queries}" -l "$DURATION" -c 4 -T 1 -q 256 2>&1 | awk '
         /Queries per second/ {qps=$4}
         /Queries lost/ {lost=$3}
         /Average Latency/ {avg=$4*1e6}
@@ -124,7 +144,7 @@ throughput() {
 }
 # p99 PORT -> p99 latency in microseconds at LATENCY_QPS
 p99() {
-    dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l 5 -c 4 -T 1 -Q "$LATENCY_QPS" -v 2>/dev/null \
+    "${client_cpu[@]}" dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l 5 -c 4 -T 1 -Q "$LATENCY_QPS" -v 2>/dev/null \
         | awk '/^> / {print $NF*1e6}' | sort -n | awk '{v[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; printf "%.0f\n", v[i]}'
 }
 
@@ -140,18 +160,37 @@ for round in $(seq "$ROUNDS"); do
         lat[$server,$round]=$(p99 "$port")
         echo "round $round $server: $q qps, avg ${a} us, p99 ${lat[$server,$round]} us at $LATENCY_QPS qps, lost $l" >&2
     done
+    # Forwarded through vipd to Knot (warm cache after the first seconds) vs Knot directly.
+    for server in vipd knot; do
+        port=$VIPD_PORT
+        [ "$server" = knot ] && port=$KNOT_PORT
+        read -r q a l < <(throughput "$port" "$work/forwarded")
+        qps[fwd-$server,$round]=$q
+        avg[fwd-$server,$round]=$a
+        lost[fwd-$server,$round]=$l
+        echo "round $round forwarded names, $server: $q qps, avg ${a} us, lost $l" >&2
+    done
 done
 vipd_rss_load=$(rss_kib "$vipd_pid")
 knot_rss_load=$(rss_kib "$knot_pid")
 
 echo
-echo "dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'), knotd $(knotd --version | awk '{print $NF}'), $(nproc) CPUs, $WORKERS UDP thread(s) each, ${DURATION} s per run, 256 outstanding"
+echo "dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'), knotd $(knotd --version | awk '{print $NF}'), $(nproc) CPUs, $WORKERS UDP thread(s) each, ${DURATION} s per run, 256 outstanding, pinned: ${server_cpu[*]:-no}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| round | vipd qps | Knot qps | qps ratio | vipd avg (us) | Knot avg (us) | vipd p99 (us) @${LATENCY_QPS} | Knot p99 (us) @${LATENCY_QPS} | lost vipd/Knot |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
     ratio=$(awk -v a="${qps[vipd,$round]}" -v b="${qps[knot,$round]}" 'BEGIN {printf "%.2f", a/b}')
     echo "| $round | ${qps[vipd,$round]} | ${qps[knot,$round]} | $ratio | ${avg[vipd,$round]} | ${avg[knot,$round]} | ${lat[vipd,$round]} | ${lat[knot,$round]} | ${lost[vipd,$round]}/${lost[knot,$round]} |"
+done
+echo
+echo "Names vipd forwards (to Knot, its upstream here; from the forwarder's cache once warm) vs the same names asked of Knot directly:"
+echo
+echo "| round | via vipd qps | Knot direct qps | ratio | via vipd avg (us) | Knot avg (us) | lost via vipd/Knot |"
+echo "|---|---|---|---|---|---|---|"
+for round in $(seq "$ROUNDS"); do
+    ratio=$(awk -v a="${qps[fwd-vipd,$round]}" -v b="${qps[fwd-knot,$round]}" 'BEGIN {printf "%.2f", a/b}')
+    echo "| $round | ${qps[fwd-vipd,$round]} | ${qps[fwd-knot,$round]} | $ratio | ${avg[fwd-vipd,$round]} | ${avg[fwd-knot,$round]} | ${lost[fwd-vipd,$round]}/${lost[fwd-knot,$round]} |"
 done
 echo
 echo "RSS (KiB): vipd $vipd_rss_rest at rest, $vipd_rss_load after load; Knot $knot_rss_rest at rest, $knot_rss_load after load"
