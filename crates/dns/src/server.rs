@@ -27,7 +27,7 @@ use nix::sys::socket::{
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::answer::{
@@ -342,7 +342,8 @@ pub struct DnsServerHandle {
     stop: Arc<dyn StopFlag>,
     udp_threads: Vec<JoinHandle<()>>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
-    tcp_stop: Arc<Notify>,
+    /// Dropping or setting it ends the TCP accept loops and every open connection.
+    tcp_stop: watch::Sender<bool>,
     counters: Arc<Vec<Counters>>,
     local_addrs: Vec<SocketAddr>,
 }
@@ -371,16 +372,16 @@ impl DnsServerHandle {
         total
     }
 
-    /// Stops accepting queries and waits for the UDP threads (at most ~100 ms) and TCP loops.
-    /// Forwarded queries still in flight are abandoned.
-    pub async fn shutdown(self) {
+    /// Stops serving: closes the TCP listeners and connections and waits for the UDP threads (at
+    /// most ~100 ms). Forwarded queries still in flight are abandoned. Dropping the handle stops
+    /// everything too, without waiting.
+    pub async fn shutdown(mut self) {
         self.stop.stop();
-        self.tcp_stop.notify_waiters();
-        for task in self.tcp_tasks {
-            task.abort();
+        self.tcp_stop.send_replace(true);
+        for task in std::mem::take(&mut self.tcp_tasks) {
             let _ = task.await;
         }
-        let threads = self.udp_threads;
+        let threads = std::mem::take(&mut self.udp_threads);
         let joined = tokio::task::spawn_blocking(move || {
             for thread in threads {
                 if thread.join().is_err() {
@@ -393,6 +394,13 @@ impl DnsServerHandle {
             warn!("joining the DNS UDP worker threads failed");
         }
         info!("DNS server stopped");
+    }
+}
+
+impl Drop for DnsServerHandle {
+    fn drop(&mut self) {
+        self.stop.stop();
+        self.tcp_stop.send_replace(true);
     }
 }
 
@@ -462,7 +470,7 @@ impl DnsServer {
             udp_threads.push(thread);
         }
 
-        let tcp_stop = Arc::new(Notify::new());
+        let (tcp_stop, _) = watch::channel(false);
         let connections = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
         let tcp_counters = counters.len() - 1;
         let tcp_tasks = tcp_listeners
@@ -471,12 +479,13 @@ impl DnsServer {
                 let shared = Arc::clone(&shared);
                 let counters = Arc::clone(&counters);
                 let connections = Arc::clone(&connections);
-                let stop = Arc::clone(&tcp_stop);
+                let stop = tcp_stop.subscribe();
                 let idle = config.tcp_idle_timeout;
                 runtime.spawn(async move {
+                    let mut until_stopped = stop.clone();
                     tokio::select! {
-                        () = tcp_accept_loop(listener, shared, counters, tcp_counters, connections, idle) => {}
-                        () = stop.notified() => {}
+                        () = tcp_accept_loop(listener, shared, counters, tcp_counters, connections, idle, stop) => {}
+                        _ = until_stopped.wait_for(|stopped| *stopped) => {}
                     }
                 })
             })
@@ -707,6 +716,7 @@ async fn tcp_accept_loop<F: ForwardQuery>(
     counters_index: usize,
     connections: Arc<Semaphore>,
     idle: Duration,
+    stop: watch::Receiver<bool>,
 ) {
     loop {
         let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
@@ -727,10 +737,16 @@ async fn tcp_accept_loop<F: ForwardQuery>(
         }
         let shared = Arc::clone(&shared);
         let counters = Arc::clone(&counters);
+        let mut stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(err) = tcp_connection(stream, &shared, &counters[counters_index], idle).await
-            {
-                debug!(%peer, error = %err, "DNS TCP connection closed");
+            tokio::select! {
+                result = tcp_connection(stream, &shared, &counters[counters_index], idle) => {
+                    if let Err(err) = result {
+                        debug!(%peer, error = %err, "DNS TCP connection closed");
+                    }
+                }
+                // Also fires when the handle is dropped (the sender goes away).
+                _ = stop.wait_for(|stopped| *stopped) => {}
             }
             drop(permit);
         });

@@ -419,3 +419,85 @@ fn zone_replaced_100_times_under_load_loses_no_query() {
         "old {seen_old}, new {seen_new}"
     );
 }
+
+fn framed(query: &Query) -> Vec<u8> {
+    let bytes = query.bytes();
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    framed
+}
+
+fn read_framed(stream: &mut std::net::TcpStream) -> Message {
+    use std::io::Read;
+    let mut prefix = [0u8; 2];
+    stream.read_exact(&mut prefix).unwrap();
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut body).unwrap();
+    Message::from_vec(&body).unwrap()
+}
+
+#[test]
+fn tcp_pipelined_queries_are_answered_in_order() {
+    use std::io::Write;
+    let server = TestServer::start(zone(), |_| {});
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut first = Query::new(&api(), 1);
+    first.id = 1;
+    let mut second = Query::new(&format!("x.apps.{CD}"), 1);
+    second.id = 2;
+    let mut third = Query::new("example.org", 1);
+    third.id = 3;
+    let mut both = framed(&first);
+    both.extend(framed(&second));
+    both.extend(framed(&third));
+    stream.write_all(&both).unwrap();
+    let replies: Vec<Message> = (0..3).map(|_| read_framed(&mut stream)).collect();
+    assert_eq!(replies[0].metadata.id, 1);
+    assert_eq!(replies[0].answers.len(), 1);
+    assert_eq!(replies[1].metadata.id, 2);
+    assert_eq!(replies[1].answers.len(), 1);
+    assert_eq!(replies[2].metadata.id, 3);
+    assert_eq!(replies[2].metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn idle_tcp_connection_is_closed_after_the_timeout() {
+    use std::io::Read;
+    let server = TestServer::start(zone(), |config| {
+        config.tcp_idle_timeout = Duration::from_millis(200);
+    });
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 1];
+    assert_eq!(stream.read(&mut buf).unwrap(), 0, "expected EOF");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_secs(2),
+        "closed after {waited:?}"
+    );
+}
+
+#[test]
+fn shutdown_closes_open_tcp_connections_and_frees_the_port() {
+    use std::io::Read;
+    let mut server = TestServer::start(zone(), |_| {});
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    // One exchange first, so the connection is past accept and held by its own task.
+    std::io::Write::write_all(&mut stream, &framed(&Query::new(&api(), 1))).unwrap();
+    assert_eq!(read_framed(&mut stream).answers.len(), 1);
+    let handle = server.handle.take().unwrap();
+    server.runtime.block_on(handle.shutdown());
+    let mut buf = [0u8; 1];
+    assert_eq!(stream.read(&mut buf).unwrap(), 0, "expected EOF");
+    UdpSocket::bind(server.addr).unwrap();
+    std::net::TcpListener::bind(server.addr).unwrap();
+}
