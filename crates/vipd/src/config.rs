@@ -14,7 +14,7 @@
 //! Every refusal is a [`Diagnostic`] naming `file:line:column`, the key and what would be
 //! accepted; see docs/configuration.md for the reference of every key.
 
-mod duration;
+pub(crate) mod duration;
 pub mod openshift;
 mod raw;
 pub mod role;

@@ -379,18 +379,10 @@ fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `"<whole number><unit>"` with unit `ms`, `s` or `m`; zero is rejected.
+/// Parses a check duration with the configuration's one duration syntax (`"2s"`, `"500ms"`,
+/// `"1.5s"`); zero is rejected because a check must take time to run.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let expected = "expected a whole number followed by ms, s or m, e.g. \"2s\" or \"500ms\"";
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?}: {expected}"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(format!("{s:?}: {expected}")),
-    };
+    let d = crate::config::duration::parse_duration(s)?;
     if d.is_zero() {
         return Err(format!("{s:?}: must be greater than zero"));
     }
@@ -704,11 +696,12 @@ mod tests {
         assert_eq!(
             parse_duration("2"),
             Err(
-                "\"2\": expected a whole number followed by ms, s or m, e.g. \"2s\" or \"500ms\""
+                "\"2\" has no unit; write a number and a unit, e.g. \"1s\", \"100ms\", \"1.5s\", \"2m\""
                     .into()
             )
         );
-        assert!(parse_duration("1.5s").is_err());
+        // The same syntax as every other duration of the configuration.
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("s").is_err());
     }
 
