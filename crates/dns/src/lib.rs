@@ -5,6 +5,8 @@
 //! - [`answer`]: local answers, built straight on the wire (the hot path).
 //! - [`forward`]: transparent forwarding to the upstream resolvers, with a small cache.
 //! - [`server`]: UDP/TCP listeners tying the two together.
+//!
+//! Records served, answer semantics and the server design: docs/dns.md.
 
 pub mod answer;
 pub mod forward;
