@@ -18,6 +18,7 @@ pub use host::{Host, Proc};
 pub use probe::{Outage, Prober};
 pub use topology::{wait_until, IfAddr, Lab, CLIENT, IFACE};
 pub mod keepalived;
+pub mod scenarios;
 pub mod vipd;
 
 /// Resident set size of process `pid` in KiB (`VmRSS` in /proc/<pid>/status).
