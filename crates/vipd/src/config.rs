@@ -54,6 +54,9 @@ pub struct Config {
     pub control: ControlConfig,
     /// `[resolver]` with `manage = true`; `None` = vipd never touches resolv.conf.
     pub resolver: Option<crate::resolver::ResolverConfig>,
+    /// `[handoff]`: the bootstrap gives the API VIP away once its own API is gone. On by default
+    /// with `role = "bootstrap"`; `None` = off.
+    pub handoff: Option<HandoffConfig>,
     /// Accepted but suspicious settings (e.g. a VRRPv2 password longer than 8 bytes). The daemon
     /// logs them at start; `vipd check-config` prints them.
     pub warnings: Vec<Diagnostic>,
@@ -294,6 +297,29 @@ impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.network, self.prefix_len)
     }
+}
+
+/// `[handoff]`: when the bootstrap resigns its API VIP (openshift.md section 3). The decision
+/// itself is `daemon::handoff`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffConfig {
+    /// `instance`: the instances resigned (one name or a list); default: `api` and the role's
+    /// second-family `api-v4` / `api-v6` where defined.
+    pub instances: Vec<String>,
+    /// `probe`: this node's own API health URL (loopback only); default
+    /// `https://localhost:6443/readyz`.
+    pub probe: crate::health::HttpTarget,
+    /// `also_down`: URLs that must all fail too before the hand-off (default Ironic,
+    /// `http://localhost:6385/v1`); empty = the API alone decides.
+    pub also_down: Vec<crate::health::HttpTarget>,
+    /// `interval` between probes (default 1 s); also each probe's timeout.
+    pub interval: Duration,
+    /// `failures`: consecutive API failures, after it was up once, that hand off (default 5).
+    pub failures: u32,
+    /// `recoveries`: consecutive API successes after a hand-off that rejoin (default 3).
+    pub recoveries: u32,
+    /// True when no `[handoff]` table was written and the role turned it on.
+    pub from_role: bool,
 }
 
 /// `[http]`: `/health`, `/ready` and `/metrics`.

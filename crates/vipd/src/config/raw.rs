@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub http: Option<S<RawHttp>>,
     pub control: Option<S<RawControl>>,
     pub resolver: Option<S<RawResolver>>,
+    pub handoff: Option<S<RawHandoff>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,4 +107,18 @@ pub struct RawResolver {
     pub upstream_copy: Option<S<String>>,
     pub nameserver: Option<S<String>>,
     pub search: Option<S<Vec<S<String>>>>,
+}
+
+/// `[handoff]`, validated in validate/handoff.rs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHandoff {
+    pub enabled: Option<bool>,
+    /// A name or a list of names; checked in validation so the message can say both forms.
+    pub instance: Option<S<toml::Value>>,
+    pub probe: Option<S<String>>,
+    pub also_down: Option<S<Vec<S<String>>>>,
+    pub interval: Option<S<String>>,
+    pub failures: Option<S<i64>>,
+    pub recoveries: Option<S<i64>>,
 }

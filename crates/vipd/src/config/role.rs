@@ -25,6 +25,28 @@ pub enum Role {
 /// the API VIP until it resigns (openshift.md section 3, bootstrap hand-off).
 pub const BOOTSTRAP_API_PRIORITY: u8 = 70;
 
+/// The bootstrap hand-off's defaults (`[handoff]`, openshift.md section 3): once the bootstrap's
+/// own API has answered, five failed `/readyz` probes one second apart, with Ironic down too,
+/// make the bootstrap give the API VIP to the masters. The same values apply to a `[handoff]`
+/// table written on a node without `role = "bootstrap"`.
+pub mod handoff {
+    use std::time::Duration;
+
+    /// The bootstrap's own kube-apiserver, TLS not verified (loopback only), as `curl -k` did.
+    pub const PROBE: &str = "https://localhost:6443/readyz";
+    /// Ironic on the bootstrap: while it still answers, the installer is not done with the
+    /// bootstrap and the API VIP stays.
+    pub const ALSO_DOWN: [&str; 1] = ["http://localhost:6385/v1"];
+    pub const INTERVAL: Duration = Duration::from_secs(1);
+    /// Consecutive `/readyz` failures that (with every `also_down` probe failing) hand off.
+    pub const FAILURES: u32 = 5;
+    /// Consecutive `/readyz` successes after a hand-off that rejoin the election.
+    pub const RECOVERIES: u32 = 3;
+    /// Instances handed off when `instance` is not written: the role's API instance of each
+    /// address family (see the naming in validate/roles.rs).
+    pub const INSTANCES: [&str; 3] = ["api", "api-v4", "api-v6"];
+}
+
 /// Which VIPs a role instance carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VipKind {
@@ -104,6 +126,12 @@ impl Role {
             Role::Master => &MASTER,
             Role::Worker => &WORKER,
         }
+    }
+
+    /// Whether the role hands its API VIP to the masters once its own API is gone (`[handoff]`
+    /// on by default). Only the bootstrap does: it exists to be replaced.
+    pub fn hands_off(self) -> bool {
+        matches!(self, Role::Bootstrap)
     }
 
     /// `"role master default"`, as printed next to a value.

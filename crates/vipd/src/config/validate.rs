@@ -19,6 +19,7 @@ use super::{
 use crate::health::CheckSpec;
 use roles::Planned;
 
+mod handoff;
 mod resolver;
 mod roles;
 
@@ -215,6 +216,12 @@ impl Validator<'_> {
             .as_ref()
             .and_then(|r| self.resolver(r, raw.dns.as_ref(), dns.as_mut(), &instances));
 
+        let handoff = self.handoff(
+            raw.handoff.as_ref(),
+            role.zip(raw.role.as_ref().map(|r| r.span())),
+            &instances,
+        );
+
         Config {
             source: self.path.to_path_buf(),
             cluster_name,
@@ -225,6 +232,7 @@ impl Validator<'_> {
             http,
             control: ControlConfig { socket },
             resolver,
+            handoff,
             warnings: Vec::new(),
             role,
             role_checks: role_check_names,
