@@ -9,6 +9,7 @@
 
 pub mod control;
 pub mod dns;
+pub mod handoff;
 pub mod instance;
 pub mod memory;
 pub mod metrics;
@@ -66,6 +67,9 @@ struct Daemon {
     shared: Arc<Shared>,
     control_rx: mpsc::Receiver<ControlRequest>,
     started: Instant,
+    // [handoff] (handoff.rs): resigns and resumes instances through the control channel.
+    handoff: Option<handoff::Handoff>,
+    control_tx: mpsc::Sender<ControlRequest>,
 }
 
 /// State read by the HTTP endpoints and the control socket.
@@ -77,6 +81,8 @@ pub struct Shared {
     pub config_path: PathBuf,
     pub started: SystemTime,
     pub reloads: Mutex<ReloadStats>,
+    /// `[handoff]`'s state, when it runs.
+    pub handoff: Mutex<Option<Arc<Mutex<handoff::HandoffStatus>>>>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -120,6 +126,7 @@ impl Daemon {
             config_path: path.clone(),
             started: SystemTime::now(),
             reloads: Mutex::new(ReloadStats::default()),
+            handoff: Mutex::new(None),
         });
 
         let (health, health_rx) = start_health(&config);
@@ -163,6 +170,14 @@ impl Daemon {
             tracing::info!(listen = %http.listen, "HTTP endpoints /health /ready /metrics up");
             tokio::spawn(crate::http::serve(listener, Arc::clone(&shared)));
         }
+
+        // [handoff]: started once the instances run; its requests wait for the main loop.
+        let handoff_tx = control_tx.clone();
+        let handoff = config
+            .handoff
+            .clone()
+            .map(|h| handoff::Handoff::start(h, handoff_tx.clone()));
+        publish_handoff(&shared, handoff.as_ref());
 
         control::listen(&config.control.socket, control_tx, Arc::clone(&shared))
             .await
@@ -208,6 +223,8 @@ impl Daemon {
             shared,
             control_rx,
             started: Instant::now(),
+            handoff,
+            control_tx: handoff_tx,
         })
     }
 
@@ -396,6 +413,8 @@ impl Daemon {
             );
         }
         crate::resolver::reload(&mut self.resolver, &new).await?;
+        handoff::reload(&mut self.handoff, new.handoff.as_ref(), &self.control_tx);
+        publish_handoff(&self.shared, self.handoff.as_ref());
         if checks_changed {
             self.push_priorities().await;
         }
@@ -425,6 +444,10 @@ impl Daemon {
     async fn shutdown(&mut self) {
         notify::notify("STOPPING=1");
         self.shared.ready.store(false, Ordering::SeqCst);
+        // No hand-off decision may race the shutdown's own resignation.
+        if let Some(h) = self.handoff.take() {
+            h.stop();
+        }
         let handles: Vec<InstanceHandle> = std::mem::take(&mut self.instances);
         // All instances resign in parallel: each waits for its own successor.
         let stops: Vec<_> = handles.into_iter().map(stop_instance).collect();
@@ -557,6 +580,12 @@ fn all_vips(config: &Config) -> Vec<IpAddr> {
 fn publish_instances(shared: &Shared, instances: &[InstanceHandle]) {
     if let Ok(mut list) = shared.instances.lock() {
         *list = instances.iter().map(|h| Arc::clone(&h.status)).collect();
+    }
+}
+
+fn publish_handoff(shared: &Shared, handoff: Option<&handoff::Handoff>) {
+    if let Ok(mut h) = shared.handoff.lock() {
+        *h = handoff.map(|h| Arc::clone(&h.status));
     }
 }
 

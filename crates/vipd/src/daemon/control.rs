@@ -89,6 +89,9 @@ pub struct StatusReport {
     pub checks: Option<serde_json::Value>,
     #[serde(default)]
     pub dns: Option<serde_json::Value>,
+    /// `[handoff]` (daemon/handoff.rs), when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<serde_json::Value>,
     pub reloads: ReloadStatsOwned,
 }
 
@@ -134,6 +137,12 @@ pub fn status_report(shared: &Shared) -> StatusReport {
             .collect(),
         checks: checks.and_then(|c| serde_json::to_value(c).ok()),
         dns,
+        handoff: shared
+            .handoff
+            .lock()
+            .ok()
+            .and_then(|h| h.as_ref().and_then(|h| h.lock().ok().map(|s| s.clone())))
+            .and_then(|s| serde_json::to_value(s).ok()),
         reloads: shared
             .reloads
             .lock()
