@@ -93,13 +93,11 @@ impl Prober for ScriptedProber {
     }
 }
 
-/// Plays the daemon: answers every request, recording `(time since start, "resign api")`.
-fn fake_daemon(
-    start: Instant,
-) -> (
-    mpsc::Sender<ControlRequest>,
-    Arc<Mutex<Vec<(Duration, String)>>>,
-) {
+/// Requests the fake daemon received: `(time since start, "resign api")`.
+type Seen = Arc<Mutex<Vec<(Duration, String)>>>;
+
+/// Plays the daemon: answers every request, recording it.
+fn fake_daemon(start: Instant) -> (mpsc::Sender<ControlRequest>, Seen) {
     let (tx, mut rx) = mpsc::channel::<ControlRequest>(4);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
