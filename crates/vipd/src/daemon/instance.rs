@@ -29,10 +29,10 @@ use super::status::{InstanceStatus, RateLimiter};
 const MAX_PAYLOAD: usize = 8 + 255 * 16 + 8;
 /// Pause after a receive error so a downed link cannot make the loop spin.
 const RECV_ERROR_PAUSE: Duration = Duration::from_millis(100);
-/// After hearing a lower-priority Master, announce once more this long after it. Its gratuitous
-/// ARP follows its advert by the time its netlink call takes, so an announce sent the moment its
-/// advert arrives can land *before* its ARP, leaving clients pointed at the node that is about
-/// to give the VIP up (seen in the namespace lab when two Backups time out within 1 ms).
+/// After hearing a lower-priority Master, announce at once and once more this long after. Two
+/// equal-priority Backups time out within a millisecond of each other (same Skew_Time) and both
+/// announce; the one that then yields must not have the last word in the clients' ARP caches
+/// (seen in the namespace lab). The follow-up covers a peer whose announcement was delayed.
 const REASSERT_FOLLOW_UP: Duration = Duration::from_millis(150);
 
 /// What the daemon can ask of a running instance.
@@ -176,6 +176,10 @@ pub struct Instance {
     priority: Priority,
     /// A pending follow-up announce after a lower-priority Master was heard.
     reassert_at: Option<tokio::time::Instant>,
+    /// An announce owed right now because a lower-priority Master was heard.
+    reassert_now: bool,
+    /// When that last happened, so two confused Masters cannot make each other flood.
+    last_reassert: Option<Instant>,
 }
 
 impl Instance {
@@ -252,6 +256,8 @@ impl Instance {
             resign_reply: None,
             priority: initial,
             reassert_at: None,
+            reassert_now: false,
+            last_reassert: None,
         };
         Ok((instance, status))
     }
@@ -466,7 +472,18 @@ impl Instance {
             self.add_vip(vip).await;
             self.announce_one(vip);
         }
+        let mut actions = Vec::new();
         while let Some(action) = self.router.poll_action() {
+            actions.push(action);
+        }
+        // Make-before-break on takeover: when this batch takes the VIPs, add and announce them
+        // before our advert goes out. A resigning Master drops the VIPs the moment it hears that
+        // advert; if our gratuitous ARP came after it, clients would keep sending to a node that
+        // no longer answers for as long as our netlink call took (seen as 100+ ms under load).
+        if actions.iter().any(|a| matches!(a, Action::AddVips)) {
+            actions.sort_by_key(|a| matches!(a, Action::Send(_)));
+        }
+        for action in actions {
             match action {
                 Action::Send(advert) => self.send(&advert).await,
                 Action::AddVips => {
@@ -496,6 +513,14 @@ impl Instance {
                     }
                 }
                 Action::Event(event) => self.on_event(event),
+            }
+        }
+        if std::mem::take(&mut self.reassert_now)
+            && self.router.state() == State::Master
+            && self.holding
+        {
+            for vip in self.router.config().vips.clone() {
+                self.announce_one(vip);
             }
         }
         self.publish();
@@ -613,8 +638,19 @@ impl Instance {
                 }
             }
             Event::LowerPriorityMaster { from, priority } => {
-                if self.reassert_at.is_none() {
-                    self.reassert_at = Some(tokio::time::Instant::now() + REASSERT_FOLLOW_UP);
+                // The other node announced before it advertised (see drain), so announcing now
+                // puts clients back on us after its announcement. At most once per advert
+                // interval, plus one follow-up in case its announcement was delayed.
+                let now = Instant::now();
+                if self
+                    .last_reassert
+                    .is_none_or(|t| now.saturating_duration_since(t) >= self.config.advert_interval)
+                {
+                    self.last_reassert = Some(now);
+                    self.reassert_now = true;
+                    if self.reassert_at.is_none() {
+                        self.reassert_at = Some(tokio::time::Instant::now() + REASSERT_FOLLOW_UP);
+                    }
                 }
                 if self.limiter.allow("lower_priority_master") {
                     tracing::warn!(
