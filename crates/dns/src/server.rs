@@ -5,9 +5,10 @@
 //! send with buffers allocated once (docs/benchmarks.md has the comparison with tokio loops that
 //! chose this). Only forwarded queries leave the thread: they are copied and spawned on tokio.
 //!
-//! TCP (RFC 7766): a small tokio loop per connection reading length-prefixed queries in order
-//! (pipelined queries are answered in order), closing idle connections, with a bound on
-//! concurrent connections.
+//! TCP (RFC 7766, [`tcp`]): hickory 0.26 serves each connection (framing, idle timeout, request
+//! parsing, response encoding) through a hickory `RequestHandler` around the same [`answer`];
+//! the accept loop in front of it, which bounds connections and closes those from outside
+//! `allow`, is ours because hickory's `Server` can do neither.
 
 use std::future::Future;
 use std::io;
@@ -25,16 +26,17 @@ use nix::sys::socket::{
     recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
 };
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::answer::{
-    answer, header_rcode, is_truncated, question_type, Outcome, Transport, MAX_TCP_SIZE,
-    MIN_UDP_SIZE, TYPE_A, TYPE_AAAA, TYPE_PTR,
+    answer, header_rcode, is_truncated, question_type, Outcome, Transport, MIN_UDP_SIZE, TYPE_A,
+    TYPE_AAAA, TYPE_PTR,
 };
 use crate::zone::ZoneHandle;
+
+mod tcp;
 
 /// Largest UDP query read; anything longer is cut by the kernel and answered FORMERR. Queries are
 /// a header, one name and an OPT with perhaps a cookie or padding: far below this.
@@ -472,19 +474,22 @@ impl DnsServer {
 
         let (tcp_stop, _) = watch::channel(false);
         let connections = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
-        let tcp_counters = counters.len() - 1;
+        let handler = Arc::new(tcp::TcpHandler::new(
+            Arc::clone(&shared),
+            Arc::clone(&counters),
+            counters.len() - 1,
+        ));
         let tcp_tasks = tcp_listeners
             .into_iter()
             .map(|listener| {
-                let shared = Arc::clone(&shared);
-                let counters = Arc::clone(&counters);
+                let handler = Arc::clone(&handler);
                 let connections = Arc::clone(&connections);
                 let stop = tcp_stop.subscribe();
                 let idle = config.tcp_idle_timeout;
                 runtime.spawn(async move {
                     let mut until_stopped = stop.clone();
                     tokio::select! {
-                        () = tcp_accept_loop(listener, shared, counters, tcp_counters, connections, idle, stop) => {}
+                        () = tcp::accept_loop(listener, handler, connections, idle, stop) => {}
                         _ = until_stopped.wait_for(|stopped| *stopped) => {}
                     }
                 })
@@ -707,116 +712,4 @@ fn is_badvers(response: &[u8]) -> bool {
         && u16::from_be_bytes([response[10], response[11]]) == 1
         && response[response.len() - 11 + 1..response.len() - 11 + 3] == [0, 41]
         && response[response.len() - 6] == 1
-}
-
-async fn tcp_accept_loop<F: ForwardQuery>(
-    listener: TcpListener,
-    shared: Arc<Shared<F>>,
-    counters: Arc<Vec<Counters>>,
-    counters_index: usize,
-    connections: Arc<Semaphore>,
-    idle: Duration,
-    stop: watch::Receiver<bool>,
-) {
-    loop {
-        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
-            return;
-        };
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                // EMFILE and friends: back off rather than spin.
-                warn!(error = %err, "DNS TCP accept failed; retrying in 100 ms");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        if !shared.allowed(peer.ip()) {
-            bump(&counters[counters_index].dropped_not_allowed);
-            continue;
-        }
-        let shared = Arc::clone(&shared);
-        let counters = Arc::clone(&counters);
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                result = tcp_connection(stream, &shared, &counters[counters_index], idle) => {
-                    if let Err(err) = result {
-                        debug!(%peer, error = %err, "DNS TCP connection closed");
-                    }
-                }
-                // Also fires when the handle is dropped (the sender goes away).
-                _ = stop.wait_for(|stopped| *stopped) => {}
-            }
-            drop(permit);
-        });
-    }
-}
-
-/// Serves one TCP connection: 2-byte length, message, in order, until EOF or `idle` passes
-/// without a new query.
-async fn tcp_connection<F: ForwardQuery>(
-    mut stream: TcpStream,
-    shared: &Shared<F>,
-    counters: &Counters,
-    idle: Duration,
-) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let mut query = vec![0u8; MAX_TCP_SIZE];
-    let mut out = vec![0u8; 2 + MAX_TCP_SIZE];
-    loop {
-        let mut prefix = [0u8; 2];
-        match tokio::time::timeout(idle, stream.read_exact(&mut prefix)).await {
-            Err(_) => return Ok(()),
-            Ok(Err(err)) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(result) => result?,
-        };
-        let len = usize::from(u16::from_be_bytes(prefix));
-        let query = &mut query[..len];
-        tokio::time::timeout(idle, stream.read_exact(query))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "query body stalled"))??;
-        let outcome = answer(
-            &shared.zone.load(),
-            query,
-            &mut out[2..],
-            Transport::Tcp,
-            shared.max_udp_size,
-        );
-        match outcome {
-            Outcome::Respond(n) => {
-                counters.query(query);
-                bump(&counters.local);
-                counters.response(&out[2..2 + n]);
-                if is_badvers(&out[2..2 + n]) {
-                    bump(&counters.badvers);
-                }
-                out[..2].copy_from_slice(&(n as u16).to_be_bytes());
-                stream.write_all(&out[..2 + n]).await?;
-            }
-            Outcome::Forward { .. } => {
-                counters.query(query);
-                bump(&counters.forwarded);
-                let response = shared
-                    .forwarder
-                    .forward_query(query, Transport::Tcp, u16::MAX)
-                    .await;
-                counters.response(&response);
-                let Ok(len) = u16::try_from(response.len()) else {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "forwarder returned more than 65535 bytes",
-                    ));
-                };
-                let mut framed = Vec::with_capacity(2 + response.len());
-                framed.extend_from_slice(&len.to_be_bytes());
-                framed.extend_from_slice(&response);
-                stream.write_all(&framed).await?;
-            }
-            Outcome::Drop => {
-                bump(&counters.dropped_malformed);
-                return Ok(());
-            }
-        }
-    }
 }

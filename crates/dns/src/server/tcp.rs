@@ -1,0 +1,273 @@
+//! DNS over TCP (RFC 7766) on hickory 0.26.
+//!
+//! Split of the work:
+//! - ours: the accept loop, because hickory-server's `Server::register_listener` accepts every
+//!   connection it is offered: it has no bound on open connections (and on EMFILE its accept loop
+//!   retries at once, spinning), and its access control answers REFUSED per message instead of
+//!   closing the connection. vipd keeps `max_tcp_connections` (further clients wait in the
+//!   kernel's accept queue) and closes connections from outside `allow` before reading a byte.
+//! - hickory's: everything on an accepted connection, the same pieces `register_listener` uses:
+//!   hickory-net's `TcpStream` (two-byte length framing, responses written in the order they
+//!   are queued), hickory-server's `TimeoutStream` (idle timeout, reset by every whole message),
+//!   `Request` parsing, and the response encoding behind `ResponseHandler`.
+//! - [`TcpHandler`] is a hickory `RequestHandler`: it runs [`answer`] on the request's raw bytes
+//!   (or the forwarder), counts, and hands the response to hickory to encode. It works unchanged
+//!   under `Server::register_listener` (tested below).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hickory_server::net::runtime::iocompat::AsyncIoTokioAsStd;
+use hickory_server::net::runtime::{Time, TokioTime};
+use hickory_server::net::tcp::TcpStream as DnsTcpStream;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::net::DnsStreamHandle;
+use hickory_server::proto::op::{
+    Header, HeaderCounts, Message, Metadata, ResponseCode, SerialMessage,
+};
+use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder, DecodeError};
+use hickory_server::server::{
+    Request, RequestHandler, ResponseHandle, ResponseHandler, ResponseInfo, TimeoutStream,
+};
+use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tracing::{debug, warn};
+
+use super::{bump, is_badvers, Counters, ForwardQuery, Shared};
+use crate::answer::{answer, Outcome, Transport, MAX_TCP_SIZE};
+
+/// Responses queued per connection before hickory's writer takes them. Queries on one connection
+/// are answered one after the other, so at most one response ever waits here.
+const RESPONSE_QUEUE: usize = 2;
+
+/// DNS header length (RFC 1035 section 4.1.1); shorter messages cannot be answered at all.
+const HEADER_LEN: usize = 12;
+
+/// Answers one parsed request: local names with [`answer`], the rest through the forwarder.
+pub(super) struct TcpHandler<F> {
+    shared: Arc<Shared<F>>,
+    counters: Arc<Vec<Counters>>,
+    /// Which block of `counters` TCP counts into.
+    index: usize,
+}
+
+impl<F: ForwardQuery> TcpHandler<F> {
+    pub(super) fn new(shared: Arc<Shared<F>>, counters: Arc<Vec<Counters>>, index: usize) -> Self {
+        TcpHandler {
+            shared,
+            counters,
+            index,
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters[self.index]
+    }
+
+    /// The response bytes for `query`, counted exactly as the UDP path counts them; `None` when
+    /// it gets no response (QR=1, shorter than a header).
+    async fn respond(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let counters = self.counters();
+        let mut out = vec![0u8; MAX_TCP_SIZE];
+        let outcome = answer(
+            &self.shared.zone.load(),
+            query,
+            &mut out,
+            Transport::Tcp,
+            self.shared.max_udp_size,
+        );
+        match outcome {
+            Outcome::Respond(n) => {
+                out.truncate(n);
+                counters.query(query);
+                bump(&counters.local);
+                counters.response(&out);
+                if is_badvers(&out) {
+                    bump(&counters.badvers);
+                }
+                Some(out)
+            }
+            Outcome::Forward { .. } => {
+                counters.query(query);
+                bump(&counters.forwarded);
+                let response = self
+                    .shared
+                    .forwarder
+                    .forward_query(query, Transport::Tcp, u16::MAX)
+                    .await;
+                counters.response(&response);
+                Some(response)
+            }
+            Outcome::Drop => {
+                bump(&counters.dropped_malformed);
+                None
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<F: ForwardQuery> RequestHandler for TcpHandler<F> {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        match self.respond(request.as_slice()).await {
+            Some(response) => send_encoded(request, &response, response_handle).await,
+            None => unanswered(request),
+        }
+    }
+}
+
+/// Sends `response` (a whole DNS message built by [`answer`] or relayed from upstream) through
+/// hickory: `ResponseHandler` only accepts a `MessageResponse`, so the bytes are decoded once and
+/// re-encoded. The question section is carried over as the response's own wire bytes, so the
+/// client's letter case survives (RFC 4343) and a FORMERR without a question stays without one.
+async fn send_encoded<R: ResponseHandler>(
+    request: &Request,
+    response: &[u8],
+    mut response_handle: R,
+) -> ResponseInfo {
+    let sent = match decode(response) {
+        Ok((queries, message)) => {
+            let reply = MessageResponseBuilder::new(&queries, message.edns.as_ref()).build(
+                message.metadata,
+                message.answers.iter(),
+                message.authorities.iter(),
+                std::iter::empty(),
+                message.additionals.iter(),
+            );
+            response_handle.send_response(reply).await
+        }
+        Err(err) => {
+            // Only an upstream can produce this: answer() output always decodes (proptest in
+            // tests/answer_fuzz.rs). The client still gets an answer, and the operator a reason.
+            warn!(
+                client = %request.src(),
+                id = request.metadata.id,
+                error = %err,
+                "DNS TCP: the upstream's response does not decode as a DNS message; answering SERVFAIL"
+            );
+            let reply = MessageResponseBuilder::new(&request.queries, None)
+                .error_msg(&request.metadata, ResponseCode::ServFail);
+            response_handle.send_response(reply).await
+        }
+    };
+    match sent {
+        Ok(info) => info,
+        Err(err) => {
+            debug!(client = %request.src(), error = %err, "DNS TCP response not sent");
+            unanswered(request)
+        }
+    }
+}
+
+/// The question section as received (hickory re-emits those bytes verbatim) and the message.
+fn decode(response: &[u8]) -> Result<(Queries, Message), DecodeError> {
+    let mut decoder = BinDecoder::new(response);
+    let header = Header::read(&mut decoder)?;
+    let queries = Queries::read(&mut decoder, usize::from(header.counts.queries))?;
+    Ok((queries, Message::from_vec(response)?))
+}
+
+/// What a handler reports for a request it did not answer: the request's header turned into a
+/// response with no records (hickory only uses it for logging).
+fn unanswered(request: &Request) -> ResponseInfo {
+    ResponseInfo::from(Header {
+        metadata: Metadata::response_from_request(&request.metadata),
+        counts: HeaderCounts::default(),
+    })
+}
+
+/// Accepts connections while fewer than the bound are open, closes those from outside `allow`
+/// at once, and serves each of the others on its own task until EOF, the idle timeout, or stop.
+pub(super) async fn accept_loop<F: ForwardQuery>(
+    listener: TcpListener,
+    handler: Arc<TcpHandler<F>>,
+    connections: Arc<Semaphore>,
+    idle: Duration,
+    stop: watch::Receiver<bool>,
+) {
+    loop {
+        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // EMFILE and friends: back off rather than spin.
+                warn!(error = %err, "DNS TCP accept failed; retrying in 100 ms");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if !handler.shared.allowed(peer.ip()) {
+            bump(&handler.counters().dropped_not_allowed);
+            continue;
+        }
+        let handler = Arc::clone(&handler);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = serve_connection(stream, peer, &handler, idle) => {}
+                // Also fires when the handle is dropped (the sender goes away).
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// One connection, the way hickory-server's own TCP listener serves it: messages in order, each
+/// answered before the next is read (so pipelined queries come back in order), closed after
+/// `idle` without a whole new message.
+async fn serve_connection<F: ForwardQuery>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    handler: &TcpHandler<F>,
+    idle: Duration,
+) {
+    let _ = stream.set_nodelay(true);
+    let (messages, mut sender) =
+        DnsTcpStream::from_stream_with_buffer_size(AsyncIoTokioAsStd(stream), peer, RESPONSE_QUEUE);
+    let mut messages = TimeoutStream::new(messages, idle);
+    while let Some(message) = messages.next().await {
+        let bytes = match message {
+            Ok(message) => message.into_parts().0,
+            Err(err) => {
+                // The idle timeout, a reset, or EOF inside a message.
+                debug!(%peer, error = %err, "DNS TCP connection closed");
+                return;
+            }
+        };
+        // A response sent to a server (QR=1) is reflected or spoofed traffic, and a message
+        // shorter than a header cannot be answered: both close the connection, as before hickory.
+        if bytes.len() < HEADER_LEN || bytes[2] & 0x80 != 0 {
+            bump(&handler.counters().dropped_malformed);
+            return;
+        }
+        match Request::from_bytes(bytes.clone(), peer, Protocol::Tcp) {
+            Ok(request) => {
+                let response_handle = ResponseHandle::new(peer, sender.clone(), Protocol::Tcp);
+                handler
+                    .handle_request::<_, TokioTime>(&request, response_handle)
+                    .await;
+            }
+            // hickory cannot parse it (bad label, question cut short...): answer() writes the
+            // FORMERR, which goes out as it is, since hickory has no Request to encode against.
+            Err(_) => {
+                let Some(response) = handler.respond(&bytes).await else {
+                    return;
+                };
+                if let Err(err) = sender.send(SerialMessage::new(response, peer)) {
+                    debug!(%peer, error = %err, "DNS TCP FORMERR not sent");
+                    return;
+                }
+            }
+        }
+    }
+}
