@@ -1,0 +1,760 @@
+//! Resource benchmark: memory and CPU of keepalived and vipd, same lab shape, same run; prints
+//! markdown tables. Run through scripts/bench-resources.sh (root, release build).
+//!
+//! Each round runs three scenarios on 2-node labs (priorities 70/40, unicast as OpenShift
+//! configures it; node 0 is Master of every instance, node 1 Backup):
+//! - two instances (API 192.0.2.5 + ingress 192.0.2.6), 1 s adverts (v2 PASS, as OpenShift):
+//!   memory from /proc/PID/smaps_rollup after the steady-state window, and CPU over it;
+//! - one instance, 10 ms adverts (v3): CPU over the window;
+//! - two instances, 10 ms adverts (v3): CPU over the window.
+//!
+//! The keepalived lab and the vipd lab of a scenario run at the same time, so both daemons see
+//! the same load from the rest of the (shared) machine. CPU is utime + stime of every process of
+//! the daemon (`/proc/PID/stat`), as a percentage of one core over the window. keepalived is
+//! started as a stand-alone keepalived is (`--dont-fork`, no `--vrrp`), so it forks what it
+//! decides it needs; every process it runs is counted and the tables say how many there were.
+//! vipd is started as the systemd unit starts it (`vipd run --config`, default log level), with
+//! VRRP only (no `[dns]`, no `[http]`).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use lab::{keepalived, vipd, Lab, Proc};
+
+const PRIORITIES: [u8; 2] = [70, 40];
+/// (name, VRID, VIP) of the instances, in the order they are added.
+const INSTANCES: [(&str, u8, &str); 2] = [("api", 14, "192.0.2.5"), ("ingress", 15, "192.0.2.6")];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Daemon {
+    Keepalived,
+    Vipd,
+}
+
+impl Daemon {
+    fn name(self) -> &'static str {
+        match self {
+            Daemon::Keepalived => "keepalived 2.2.7",
+            Daemon::Vipd => "vipd",
+        }
+    }
+
+    /// A log line each time the Backup becomes Master: a flap during the window would be counted.
+    fn master_marker(self) -> &'static str {
+        match self {
+            Daemon::Keepalived => "Entering MASTER STATE",
+            Daemon::Vipd => "-> Master",
+        }
+    }
+}
+
+struct Scenario {
+    title: &'static str,
+    instances: usize,
+    advert: Duration,
+    memory: bool,
+}
+
+const SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        title: "two instances, 1 s adverts",
+        instances: 2,
+        advert: Duration::from_secs(1),
+        memory: true,
+    },
+    Scenario {
+        title: "one instance, 10 ms adverts",
+        instances: 1,
+        advert: Duration::from_millis(10),
+        memory: false,
+    },
+    Scenario {
+        title: "two instances, 10 ms adverts",
+        instances: 2,
+        advert: Duration::from_millis(10),
+        memory: false,
+    },
+];
+
+fn vips(n: usize) -> Result<Vec<IpAddr>> {
+    INSTANCES[..n]
+        .iter()
+        .map(|(_, _, v)| v.parse().context("VIP constant"))
+        .collect()
+}
+
+fn start_keepalived(lab: &Lab, node: usize, s: &Scenario) -> Result<Proc> {
+    let host = lab.node(node);
+    let peers: Vec<IpAddr> = (0..PRIORITIES.len())
+        .filter(|&j| j != node)
+        .map(|j| lab.node(j).ipv4().into())
+        .collect();
+    let mut instances = Vec::new();
+    for &(name, vrid, vip) in &INSTANCES[..s.instances] {
+        let mut i = keepalived::Instance::openshift_api(
+            "ostest",
+            vrid,
+            PRIORITIES[node],
+            vip.parse()?,
+            host.ipv4().into(),
+            peers.clone(),
+        );
+        i.name = format!("ostest_{}", name.to_uppercase());
+        i.password = Some(format!("ostest_{name}_vip"));
+        i.advert = s.advert;
+        if s.advert.subsec_nanos() != 0 {
+            i.version = keepalived::Version::V3;
+            i.password = None;
+        }
+        instances.push(i);
+    }
+    let dir = host.dir()?;
+    let conf = dir.join("keepalived.conf");
+    fs::write(&conf, keepalived::render(&instances)?)
+        .with_context(|| format!("writing {}", conf.display()))?;
+    let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let (conf, pid, vrrp_pid, check_pid) = (
+        path("keepalived.conf"),
+        path("keepalived.pid"),
+        path("vrrp.pid"),
+        path("checkers.pid"),
+    );
+    for stale in [&pid, &vrrp_pid, &check_pid] {
+        // A pid file left by a killed run makes keepalived refuse to start.
+        let _ = fs::remove_file(stale);
+    }
+    let mut proc = host.spawn(
+        "keepalived",
+        &[
+            "keepalived",
+            "--dont-fork",
+            "--log-console",
+            "--no-syslog",
+            "-f",
+            &conf,
+            "-p",
+            &pid,
+            "-r",
+            &vrrp_pid,
+            "-c",
+            &check_pid,
+        ],
+    )?;
+    thread::sleep(Duration::from_millis(150));
+    proc.ensure_running()?;
+    Ok(proc)
+}
+
+fn start_vipd(lab: &Lab, node: usize, s: &Scenario) -> Result<Proc> {
+    let host = lab.node(node);
+    let mut instances = Vec::new();
+    for &(name, vrid, vip) in &INSTANCES[..s.instances] {
+        let mut i = vipd::cluster_instance(
+            lab,
+            node,
+            &PRIORITIES,
+            vip.parse()?,
+            s.advert,
+            vipd::Peering::Unicast,
+        );
+        i.name = name.into();
+        i.vrid = Some(vrid);
+        if s.advert.subsec_nanos() == 0 {
+            i.version = 2;
+            i.password = Some(format!("ostest_{name}_vip"));
+        }
+        instances.push(i);
+    }
+    let bin = vipd::binary()?;
+    let dir = host.dir()?;
+    let conf = dir.join("vipd.toml");
+    let socket = dir.join("vipd.sock");
+    fs::write(
+        &conf,
+        vipd::render("ostest", &instances, &socket.to_string_lossy()),
+    )
+    .with_context(|| format!("writing {}", conf.display()))?;
+    let (bin, conf) = (bin.to_string_lossy(), conf.to_string_lossy());
+    let mut proc = host.spawn("vipd", &[&bin, "run", "--config", &conf])?;
+    thread::sleep(Duration::from_millis(150));
+    proc.ensure_running()?;
+    Ok(proc)
+}
+
+/// One daemon's 2-node lab.
+struct Cluster {
+    daemon: Daemon,
+    // Before `lab`: the daemons stop before their namespaces go.
+    procs: Vec<Proc>,
+    lab: Lab,
+}
+
+impl Cluster {
+    fn start(daemon: Daemon, s: &Scenario) -> Result<Cluster> {
+        let lab = Lab::new(PRIORITIES.len())?;
+        let procs = (0..PRIORITIES.len())
+            .map(|i| match daemon {
+                Daemon::Keepalived => start_keepalived(&lab, i, s),
+                Daemon::Vipd => start_vipd(&lab, i, s),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Cluster { daemon, lab, procs })
+    }
+
+    fn wait_elected(&self, s: &Scenario) -> Result<()> {
+        for vip in vips(s.instances)? {
+            self.lab
+                .wait_holder_is(vip, 0, s.advert * 4 + Duration::from_secs(4))
+                .with_context(|| format!("{}: initial election of {vip}", self.daemon.name()))?;
+        }
+        Ok(())
+    }
+
+    /// Every process of the daemon on `node`: the one started and its descendants.
+    fn pids(&self, node: usize) -> Result<Vec<u32>> {
+        let root = self.procs[node]
+            .pid()
+            .context("the daemon was already reaped")?;
+        descendants(root as u32)
+    }
+
+    fn masters_on_backup(&self) -> usize {
+        self.procs[1]
+            .log()
+            .matches(self.daemon.master_marker())
+            .count()
+    }
+}
+
+/// `pid` and every process below it, from the parent ids in /proc/*/stat.
+fn descendants(pid: u32) -> Result<Vec<u32>> {
+    let mut parent_of = Vec::new();
+    for entry in fs::read_dir("/proc").context("listing /proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // Processes may exit while we look; a missing stat file is not an error.
+        if let Ok(stat) = fs::read_to_string(format!("/proc/{p}/stat")) {
+            if let Some(ppid) = stat_field(&stat, 4) {
+                parent_of.push((p, ppid as u32));
+            }
+        }
+    }
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(
+            parent_of
+                .iter()
+                .filter(|&&(_, pp)| pp == parent)
+                .map(|&(p, _)| p),
+        );
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Field `n` (1-based, as in proc(5)) of /proc/PID/stat. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after its closing parenthesis.
+fn stat_field(stat: &str, n: usize) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    match (stat_field(&stat, 14), stat_field(&stat, 15)) {
+        (Some(u), Some(s)) => Ok(u + s),
+        _ => bail!("{path}: no utime/stime in fields 14/15: {stat}"),
+    }
+}
+
+fn clock_ticks_per_second() -> Result<f64> {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .context("running getconf CLK_TCK")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .with_context(|| format!("getconf CLK_TCK printed {text:?}"))
+}
+
+/// The figures of /proc/PID/smaps_rollup, in KiB.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Memory {
+    rss: u64,
+    pss: u64,
+    /// Unique set size: Private_Clean + Private_Dirty.
+    uss: u64,
+}
+
+impl std::ops::AddAssign for Memory {
+    fn add_assign(&mut self, o: Memory) {
+        self.rss += o.rss;
+        self.pss += o.pss;
+        self.uss += o.uss;
+    }
+}
+
+fn parse_smaps_rollup(text: &str) -> Memory {
+    let mut m = Memory::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let kib: u64 = value
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        match key {
+            "Rss" => m.rss = kib,
+            "Pss" => m.pss = kib,
+            "Private_Clean" | "Private_Dirty" => m.uss += kib,
+            _ => {}
+        }
+    }
+    m
+}
+
+fn memory(pid: u32) -> Result<Memory> {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    Ok(parse_smaps_rollup(&text))
+}
+
+/// Rss and Pss (KiB) per mapping in /proc/PID/smaps: file basename and permissions, `[heap]`,
+/// `[stack]`, or `[anon]`; largest Rss first.
+fn parse_smaps_breakdown(text: &str) -> Vec<(String, u64, u64)> {
+    let mut by_name: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping header: range perms offset dev inode [path]. Files are split by
+            // permissions: r-xp is code, r--p read-only data, rw-p writable data.
+            let perms = words.next().unwrap_or_default();
+            current = match words.nth(3) {
+                Some(path) if path.starts_with('/') => {
+                    format!("{} {perms}", path.rsplit('/').next().unwrap_or(path))
+                }
+                Some(special) => special.to_string(),
+                None => "[anon]".to_string(),
+            };
+            continue;
+        }
+        let kib = || -> u64 {
+            words
+                .clone()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        match first {
+            "Rss:" => by_name.entry(current.clone()).or_default().0 += kib(),
+            "Pss:" => by_name.entry(current.clone()).or_default().1 += kib(),
+            _ => {}
+        }
+    }
+    let mut v: Vec<(String, u64, u64)> = by_name
+        .into_iter()
+        .filter(|(_, (rss, _))| *rss > 0)
+        .map(|(n, (rss, pss))| (n, rss, pss))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+fn breakdown(pids: &[u32]) -> Result<Vec<(String, u64, u64)>> {
+    let mut total: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for pid in pids {
+        let path = format!("/proc/{pid}/smaps");
+        let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        for (name, rss, pss) in parse_smaps_breakdown(&text) {
+            let e = total.entry(name).or_default();
+            e.0 += rss;
+            e.1 += pss;
+        }
+    }
+    let mut v: Vec<(String, u64, u64)> = total.into_iter().map(|(n, (r, p))| (n, r, p)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(v)
+}
+
+/// What one daemon on one node did over the window.
+#[derive(Debug, Clone)]
+struct NodeFigures {
+    processes: usize,
+    cpu_percent: f64,
+    memory: Option<Memory>,
+    breakdown: Vec<(String, u64, u64)>,
+}
+
+/// Figures of one scenario for one daemon: `[Master, Backup]`, plus Backup -> Master flaps.
+struct ClusterFigures {
+    nodes: [NodeFigures; 2],
+    flaps: usize,
+}
+
+fn measure(
+    s: &Scenario,
+    daemons: &[Daemon],
+    window: Duration,
+    hz: f64,
+) -> Result<Vec<ClusterFigures>> {
+    let clusters = daemons
+        .iter()
+        .map(|&d| Cluster::start(d, s))
+        .collect::<Result<Vec<_>>>()?;
+    for c in &clusters {
+        c.wait_elected(s)?;
+    }
+    // Past the start-up GARP burst; vipd drops its start-up code pages ~2 s after start.
+    thread::sleep(Duration::from_secs(3));
+    let mut before = Vec::new();
+    for c in &clusters {
+        let mut per_node = Vec::new();
+        for node in 0..2 {
+            let pids = c.pids(node)?;
+            let ticks: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum::<Result<u64>>()?;
+            per_node.push((pids, ticks));
+        }
+        before.push((per_node, c.masters_on_backup()));
+    }
+    let start = Instant::now();
+    thread::sleep(window);
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut out = Vec::new();
+    for (c, (per_node, masters_before)) in clusters.iter().zip(before) {
+        let mut nodes = Vec::new();
+        for (node, (pids, ticks_before)) in per_node.into_iter().enumerate() {
+            let now_pids = c.pids(node)?;
+            if now_pids != pids {
+                bail!(
+                    "{} on node {node}: its processes changed during the window ({pids:?} -> {now_pids:?})",
+                    c.daemon.name()
+                );
+            }
+            let ticks: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum::<Result<u64>>()?;
+            let mut mem = None;
+            let mut parts = Vec::new();
+            if s.memory {
+                let mut total = Memory::default();
+                for &p in &pids {
+                    total += memory(p)?;
+                }
+                mem = Some(total);
+                parts = breakdown(&pids)?;
+            }
+            nodes.push(NodeFigures {
+                processes: pids.len(),
+                cpu_percent: ticks.saturating_sub(ticks_before) as f64 / hz / elapsed * 100.0,
+                memory: mem,
+                breakdown: parts,
+            });
+        }
+        for vip in vips(s.instances)? {
+            let holders = c.lab.who_has(vip)?;
+            if holders != [0] {
+                bail!(
+                    "{}: {vip} is held by nodes {holders:?} at the end of the window, expected node 0 only",
+                    c.daemon.name()
+                );
+            }
+        }
+        let [master, backup]: [NodeFigures; 2] = nodes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("expected figures for two nodes"))?;
+        out.push(ClusterFigures {
+            nodes: [master, backup],
+            flaps: c.masters_on_backup().saturating_sub(masters_before),
+        });
+    }
+    Ok(out)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `median (min-max)` with `decimals` decimals; `n/a` without values.
+fn cell(values: &[f64], decimals: usize) -> String {
+    if values.is_empty() {
+        return "n/a".into();
+    }
+    let mut v = values.to_vec();
+    let med = median(&mut v);
+    format!(
+        "{med:.decimals$} ({:.decimals$}-{:.decimals$})",
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
+fn parse_args() -> std::result::Result<(usize, Duration, Vec<Daemon>), String> {
+    let mut rounds = 3;
+    let mut window = Duration::from_secs(30);
+    let mut daemons = vec![Daemon::Keepalived, Daemon::Vipd];
+    let mut args = std::env::args().skip(1);
+    let positive = |v: Option<String>| v.and_then(|n| n.parse().ok()).filter(|&n: &u64| n > 0);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rounds" => match positive(args.next()) {
+                Some(n) => rounds = n as usize,
+                None => return Err("--rounds needs a positive number".into()),
+            },
+            "--seconds" => match positive(args.next()) {
+                Some(n) => window = Duration::from_secs(n),
+                None => return Err("--seconds needs a positive number of seconds".into()),
+            },
+            "--only" => match args.next().as_deref() {
+                Some("keepalived") => daemons = vec![Daemon::Keepalived],
+                Some("vipd") => daemons = vec![Daemon::Vipd],
+                _ => return Err("--only takes keepalived or vipd".into()),
+            },
+            _ => {
+                return Err(
+                    "usage: bench-resources [--rounds N] [--seconds S] [--only keepalived|vipd]"
+                        .into(),
+                )
+            }
+        }
+    }
+    Ok((rounds, window, daemons))
+}
+
+fn main() -> ExitCode {
+    let (rounds, window, daemons) = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let hz = match clock_ticks_per_second() {
+        Ok(hz) => hz,
+        Err(e) => {
+            eprintln!("bench-resources: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // figures[scenario] = one Vec<ClusterFigures> (per daemon) per successful round.
+    let mut figures: Vec<Vec<Vec<ClusterFigures>>> = SCENARIOS.iter().map(|_| Vec::new()).collect();
+    let mut errors = Vec::new();
+    for r in 1..=rounds {
+        for (si, s) in SCENARIOS.iter().enumerate() {
+            match measure(s, &daemons, window, hz) {
+                Ok(f) => {
+                    for (d, c) in daemons.iter().zip(&f) {
+                        let mem = |n: &NodeFigures| {
+                            n.memory
+                                .map(|m| format!(", RSS {} PSS {} USS {} KiB", m.rss, m.pss, m.uss))
+                                .unwrap_or_default()
+                        };
+                        eprintln!(
+                            "{} | {} | round {r}/{rounds}: Master {} proc, CPU {:.2} %{}; Backup {} proc, CPU {:.2} %{}; flaps {}",
+                            d.name(),
+                            s.title,
+                            c.nodes[0].processes,
+                            c.nodes[0].cpu_percent,
+                            mem(&c.nodes[0]),
+                            c.nodes[1].processes,
+                            c.nodes[1].cpu_percent,
+                            mem(&c.nodes[1]),
+                            c.flaps
+                        );
+                    }
+                    figures[si].push(f);
+                }
+                Err(e) => {
+                    eprintln!("{} | round {r}/{rounds} failed: {e:#}", s.title);
+                    errors.push(format!("{} | round {r}: {e:#}", s.title));
+                }
+            }
+        }
+    }
+
+    let secs = window.as_secs();
+    println!(
+        "\nMemory, two instances, 1 s adverts, {secs} s after the election; KiB, sum over the daemon's processes; median (min-max) of {} rounds:\n",
+        figures[0].len()
+    );
+    println!("| daemon | node | processes | RSS | PSS | USS |");
+    println!("|---|---|---|---|---|---|");
+    for (di, d) in daemons.iter().enumerate() {
+        for (node, role) in ["Master", "Backup"].iter().enumerate() {
+            let pick = |f: fn(&Memory) -> u64| -> Vec<f64> {
+                figures[0]
+                    .iter()
+                    .filter_map(|round| round[di].nodes[node].memory.as_ref().map(|m| f(m) as f64))
+                    .collect()
+            };
+            let procs: Vec<f64> = figures[0]
+                .iter()
+                .map(|round| round[di].nodes[node].processes as f64)
+                .collect();
+            println!(
+                "| {} | {role} | {} | {} | {} | {} |",
+                d.name(),
+                cell(&procs, 0),
+                cell(&pick(|m| m.rss), 0),
+                cell(&pick(|m| m.pss), 0),
+                cell(&pick(|m| m.uss), 0)
+            );
+        }
+    }
+
+    println!(
+        "\nCPU, utime + stime over {secs} s as % of one core, sum over the daemon's processes; median (min-max) of the rounds; Backup -> Master flaps in the windows:\n"
+    );
+    let mut head = String::from("| scenario |");
+    let mut rule = String::from("|---|");
+    for d in &daemons {
+        head.push_str(&format!(" {0} Master | {0} Backup |", d.name()));
+        rule.push_str("---|---|");
+    }
+    head.push_str(" flaps |");
+    rule.push_str("---|");
+    println!("{head}\n{rule}");
+    for (s, rounds_of) in SCENARIOS.iter().zip(&figures) {
+        let mut row = format!("| {} |", s.title);
+        let mut flaps = Vec::new();
+        for (di, d) in daemons.iter().enumerate() {
+            for node in 0..2 {
+                let v: Vec<f64> = rounds_of
+                    .iter()
+                    .map(|round| round[di].nodes[node].cpu_percent)
+                    .collect();
+                row.push_str(&format!(" {} |", cell(&v, 2)));
+            }
+            let n: usize = rounds_of.iter().map(|round| round[di].flaps).sum();
+            flaps.push(format!("{} {n}", d.name()));
+        }
+        row.push_str(&format!(" {} |", flaps.join(", ")));
+        println!("{row}");
+    }
+
+    if let Some(last) = figures[0].last() {
+        for (d, c) in daemons.iter().zip(last) {
+            let m = &c.nodes[0];
+            println!(
+                "\nWhat makes up the Master's RSS, {} (last round; KiB, largest first, the 15 largest of 64 KiB or more):\n",
+                d.name()
+            );
+            println!("| mapping | RSS | PSS |");
+            println!("|---|---|---|");
+            for (name, rss, pss) in m.breakdown.iter().filter(|b| b.1 >= 64).take(15) {
+                println!("| {name} | {rss} | {pss} |");
+            }
+        }
+    }
+
+    for e in &errors {
+        println!("\nfailed round, {e}");
+    }
+    // A failed round is listed above; only a scenario without a single measurement fails the run.
+    if figures.iter().all(|f| !f.is_empty()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_a_command_name_with_spaces() {
+        let stat =
+            "4242 (vrrp (child) x) S 4241 4242 4242 0 -1 4194560 300 0 0 0 17 9 0 0 20 0 1 0 100 0";
+        assert_eq!(stat_field(stat, 4), Some(4241));
+        assert_eq!(stat_field(stat, 14), Some(17));
+        assert_eq!(stat_field(stat, 15), Some(9));
+    }
+
+    #[test]
+    fn smaps_rollup_uss_is_private_clean_plus_private_dirty() {
+        let text = "\
+55d0c0a00000-7ffd8f1f3000 ---p 00000000 00:00 0                          [rollup]
+Rss:                2100 kB
+Pss:                1500 kB
+Pss_Anon:            700 kB
+Shared_Clean:        900 kB
+Shared_Dirty:          0 kB
+Private_Clean:       400 kB
+Private_Dirty:       800 kB
+Referenced:         2100 kB
+";
+        assert_eq!(
+            parse_smaps_rollup(text),
+            Memory {
+                rss: 2100,
+                pss: 1500,
+                uss: 1200
+            }
+        );
+    }
+
+    #[test]
+    fn smaps_breakdown_splits_files_by_permissions_and_names_anonymous_mappings() {
+        let text = "\
+55d0c0a00000-55d0c0b00000 r--p 00000000 fd:01 1234 /usr/local/bin/vipd
+Rss:                 100 kB
+Pss:                 100 kB
+55d0c0b00000-55d0c0c00000 r-xp 00100000 fd:01 1234 /usr/local/bin/vipd
+Rss:                  40 kB
+Pss:                  40 kB
+55d0c0c00000-55d0c0d00000 r-xp 00200000 fd:01 1234 /usr/local/bin/vipd
+Rss:                  20 kB
+Pss:                  20 kB
+55d0c1000000-55d0c1100000 rw-p 00000000 00:00 0 [heap]
+Rss:                 300 kB
+Pss:                 300 kB
+7f0000000000-7f0000100000 rw-p 00000000 00:00 0 
+Rss:                  40 kB
+Pss:                  40 kB
+7f0000100000-7f0000200000 r-xp 00000000 fd:01 99 /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                   0 kB
+Pss:                   0 kB
+";
+        assert_eq!(
+            parse_smaps_breakdown(text),
+            vec![
+                ("[heap]".to_string(), 300, 300),
+                ("vipd r--p".to_string(), 100, 100),
+                ("vipd r-xp".to_string(), 60, 60),
+                ("[anon]".to_string(), 40, 40),
+            ]
+        );
+    }
+
+    #[test]
+    fn cell_shows_median_and_range() {
+        assert_eq!(cell(&[0.5, 0.25, 2.0], 2), "0.50 (0.25-2.00)");
+        assert_eq!(cell(&[], 0), "n/a");
+    }
+}
