@@ -320,8 +320,8 @@ impl Instance {
             if self.router.is_stopped() {
                 if let Some(reply) = self.resign_reply.take() {
                     let _ = reply.send(format!(
-                        "instance {}: resigned; VIPs released; this node stays out of the election until `vipd resume {}`",
-                        self.config.name, self.config.name
+                        "instance {}: resigned; VIPs released; this node stays out of the election until resumed",
+                        self.config.name
                     ));
                 }
                 if !self.resigned {
@@ -408,7 +408,7 @@ impl Instance {
                 self.router.shutdown(now);
             }
             Command::Resign(reply) => {
-                tracing::info!(instance = %self.config.name, "operator asked to resign: handing over make-before-break");
+                tracing::info!(instance = %self.config.name, "resigning on request (vipd resign or bootstrap hand-off): handing over make-before-break");
                 self.resigned = true;
                 self.resign_reply = Some(reply);
                 self.router.shutdown(now);
@@ -436,7 +436,7 @@ impl Instance {
                     self.router.set_fault(now, true);
                 }
                 self.router.startup(now);
-                tracing::info!(instance = %self.config.name, "operator resumed the instance: rejoining the election");
+                tracing::info!(instance = %self.config.name, "resuming on request (vipd resume or bootstrap hand-off): rejoining the election");
                 let _ = reply.send(format!(
                     "instance {}: rejoined the election",
                     self.config.name
