@@ -49,6 +49,14 @@ struct TestServer {
 
 impl TestServer {
     fn start(zone: ClusterZone, adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_with(zone, NxdomainForwarder, adjust)
+    }
+
+    fn start_with(
+        zone: ClusterZone,
+        forwarder: impl ForwardQuery,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -62,7 +70,7 @@ impl TestServer {
         adjust(&mut config);
         let zone = ZoneHandle::new(zone);
         let handle = runtime
-            .block_on(async { DnsServer::start(config, zone.clone(), Arc::new(NxdomainForwarder)) })
+            .block_on(async { DnsServer::start(config, zone.clone(), Arc::new(forwarder)) })
             .unwrap();
         let addr = handle.local_addrs()[0];
         TestServer {
@@ -500,4 +508,233 @@ fn shutdown_closes_open_tcp_connections_and_frees_the_port() {
     assert_eq!(stream.read(&mut buf).unwrap(), 0, "expected EOF");
     UdpSocket::bind(server.addr).unwrap();
     std::net::TcpListener::bind(server.addr).unwrap();
+}
+
+/// Writes `query` framed and reads one framed response.
+fn tcp_exchange(stream: &mut std::net::TcpStream, query: &[u8]) -> Message {
+    use std::io::Write;
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    stream.write_all(&framed).unwrap();
+    read_framed(stream)
+}
+
+fn tcp_connect(addr: SocketAddr) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    stream
+}
+
+#[test]
+fn tcp_client_outside_the_allow_list_is_disconnected_without_a_reply() {
+    use std::io::{Read, Write};
+    let server = TestServer::start(zone(), |config| {
+        config.allow = vec!["198.51.100.0/24".parse::<ClientNet>().unwrap()];
+    });
+    let mut stream = tcp_connect(server.addr);
+    let started = Instant::now();
+    // The server may already have closed: a failed write is the same verdict.
+    let _ = stream.write_all(&framed(&Query::new(&api(), 1)));
+    let mut buf = [0u8; 2];
+    match stream.read(&mut buf) {
+        Ok(n) => assert_eq!(n, 0, "expected EOF, got {n} bytes"),
+        Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}"),
+    }
+    // Closed at accept, not left to the 10 s idle timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let metrics = server.handle.as_ref().unwrap().metrics();
+    assert_eq!(metrics.dropped_not_allowed, 1);
+    assert_eq!(metrics.answered_locally, 0);
+    assert_eq!(metrics.queries_a, 0);
+}
+
+#[test]
+fn tcp_connection_beyond_the_bound_is_served_once_another_closes() {
+    use std::io::Write;
+    let server = TestServer::start(zone(), |config| {
+        config.max_tcp_connections = 1;
+    });
+    let mut first = tcp_connect(server.addr);
+    assert_eq!(
+        tcp_exchange(&mut first, &Query::new(&api(), 1).bytes())
+            .answers
+            .len(),
+        1
+    );
+
+    // Connects (the kernel's accept queue), but is not read while `first` is open.
+    let mut second = tcp_connect(server.addr);
+    second
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut query = Query::new(&api(), 1);
+    query.id = 2;
+    second.write_all(&framed(&query)).unwrap();
+    let mut prefix = [0u8; 2];
+    let err = std::io::Read::read_exact(&mut second, &mut prefix).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{err}"
+    );
+
+    drop(first);
+    second
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let reply = read_framed(&mut second);
+    assert_eq!(reply.metadata.id, 2);
+    assert_eq!(reply.answers.len(), 1);
+}
+
+#[test]
+fn tcp_queries_are_counted_like_udp_ones() {
+    let server = TestServer::start(zone(), |_| {});
+    let mut stream = tcp_connect(server.addr);
+    tcp_exchange(&mut stream, &Query::new(&api(), 1).bytes());
+    tcp_exchange(&mut stream, &Query::new(&api(), 28).bytes());
+    tcp_exchange(
+        &mut stream,
+        &Query::new("10.2.0.192.in-addr.arpa", 12).bytes(),
+    );
+    tcp_exchange(&mut stream, &Query::new("example.org", 15).bytes());
+    let mut notimp = Query::new(&api(), 1);
+    notimp.opcode = 15;
+    tcp_exchange(&mut stream, &notimp.bytes());
+
+    let metrics = server.handle.as_ref().unwrap().metrics();
+    assert_eq!(metrics.queries_a, 2);
+    assert_eq!(metrics.queries_aaaa, 1);
+    assert_eq!(metrics.queries_ptr, 1);
+    assert_eq!(metrics.queries_other, 1);
+    assert_eq!(metrics.answered_locally, 4);
+    assert_eq!(metrics.forwarded, 1);
+    assert_eq!(metrics.responses_by_rcode[0], 3);
+    assert_eq!(metrics.responses_by_rcode[3], 1);
+    assert_eq!(metrics.responses_by_rcode[4], 1);
+    assert_eq!(metrics.dropped_malformed, 0);
+    assert_eq!(metrics.truncated, 0);
+}
+
+#[test]
+fn tcp_response_sent_to_the_server_closes_the_connection_and_is_counted() {
+    use std::io::{Read, Write};
+    let server = TestServer::start(zone(), |_| {});
+    let mut stream = tcp_connect(server.addr);
+    let mut reflected = Query::new(&api(), 1).bytes();
+    reflected[2] |= 0x80;
+    let mut framed = (reflected.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&reflected);
+    stream.write_all(&framed).unwrap();
+    let mut buf = [0u8; 2];
+    assert_eq!(stream.read(&mut buf).unwrap(), 0, "expected EOF");
+    let metrics = server.handle.as_ref().unwrap().metrics();
+    assert_eq!(metrics.dropped_malformed, 1);
+    assert_eq!(metrics.answered_locally, 0);
+}
+
+#[test]
+fn tcp_edns1_query_gets_badvers_in_the_opt() {
+    let server = TestServer::start(zone(), |_| {});
+    let mut stream = tcp_connect(server.addr);
+    let query = Query::new(&api(), 1).edns(common::Edns {
+        version: 1,
+        ..Default::default()
+    });
+    let reply = tcp_exchange(&mut stream, &query.bytes());
+    // Code 16 is both BADVERS (RFC 6891) and BADSIG (RFC 8945); hickory names it BADSIG.
+    assert_eq!(u16::from(reply.metadata.response_code), 16);
+    assert_eq!(reply.answers.len(), 0);
+    let edns = reply.edns.expect("BADVERS comes with an OPT");
+    assert_eq!(edns.rcode_high(), 1);
+    assert_eq!(edns.version(), 0);
+    assert_eq!(edns.max_payload(), 512);
+    assert_eq!(
+        server.handle.as_ref().unwrap().metrics().responses_badvers,
+        1
+    );
+}
+
+#[test]
+fn tcp_question_keeps_the_clients_letter_case() {
+    let server = TestServer::start(zone(), |_| {});
+    let mut stream = tcp_connect(server.addr);
+    let name = format!("ApI.{}", CD.to_uppercase());
+    let reply = tcp_exchange(&mut stream, &Query::new(&name, 1).bytes());
+    assert_eq!(reply.queries.len(), 1);
+    assert_eq!(reply.queries[0].name().to_string(), format!("{name}."));
+    assert_eq!(reply.answers.len(), 1);
+    assert!(
+        matches!(&reply.answers[0].data, RData::A(a) if a.0 == ip("192.0.2.5")),
+        "{reply:?}"
+    );
+}
+
+#[test]
+fn tcp_query_hickory_cannot_parse_gets_formerr_and_the_connection_stays_open() {
+    let server = TestServer::start(zone(), |_| {});
+    let mut stream = tcp_connect(server.addr);
+    // One question whose first label has type 0b01 (RFC 6891's retired extended labels).
+    let query = [0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x41, 0, 0, 1, 0, 1];
+    // The premise: this takes the path where hickory has no Request and answer()'s bytes go out.
+    let parsed = hickory_server::server::Request::from_bytes(
+        query.to_vec(),
+        server.addr,
+        hickory_server::net::xfer::Protocol::Tcp,
+    );
+    assert!(parsed.is_err(), "{parsed:?}");
+    let reply = tcp_exchange(&mut stream, &query);
+    assert_eq!(reply.metadata.id, 7);
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(reply.queries.len(), 0);
+    let next = tcp_exchange(&mut stream, &Query::new(&api(), 1).bytes());
+    assert_eq!(next.answers.len(), 1);
+}
+
+#[test]
+fn tcp_query_with_two_questions_gets_formerr_without_a_question() {
+    let server = TestServer::start(zone(), |_| {});
+    let mut stream = tcp_connect(server.addr);
+    let one = Query::new(&api(), 1).bytes();
+    let mut two = one.clone();
+    two[5] = 2;
+    two.extend_from_slice(&one[12..]);
+    let reply = tcp_exchange(&mut stream, &two);
+    assert_eq!(reply.metadata.id, 0x1234);
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(reply.queries.len(), 0);
+    assert_eq!(reply.answers.len(), 0);
+}
+
+/// Stand-in upstream whose answer claims one answer record and stops after the header.
+struct BrokenForwarder;
+
+impl ForwardQuery for BrokenForwarder {
+    async fn forward_query(&self, query: &[u8], _: Transport, _: u16) -> Vec<u8> {
+        let mut response = query[..12].to_vec();
+        response[2] |= 0x80;
+        response[4..12].copy_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+        response
+    }
+}
+
+#[test]
+fn tcp_forwarded_response_that_does_not_decode_becomes_servfail() {
+    let server = TestServer::start_with(zone(), BrokenForwarder, |_| {});
+    let mut stream = tcp_connect(server.addr);
+    let mut query = Query::new("example.org", 1);
+    query.id = 9;
+    let reply = tcp_exchange(&mut stream, &query.bytes());
+    assert_eq!(reply.metadata.id, 9);
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(reply.queries[0].name().to_string(), "example.org.");
+    assert_eq!(reply.answers.len(), 0);
 }

@@ -271,3 +271,95 @@ async fn serve_connection<F: ForwardQuery>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    use hickory_server::proto::rr::RData;
+    use hickory_server::Server;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::zone::{ClusterZone, ZoneConfig, ZoneHandle};
+
+    /// Stand-in upstream: never reached by the query below.
+    struct NoUpstream;
+
+    impl ForwardQuery for NoUpstream {
+        async fn forward_query(&self, query: &[u8], _: Transport, _: u16) -> Vec<u8> {
+            query.to_vec()
+        }
+    }
+
+    fn handler() -> TcpHandler<NoUpstream> {
+        let zone = ClusterZone::new(&ZoneConfig {
+            cluster_name: "ostest".into(),
+            base_domain: "test.metalkube.org".into(),
+            api_vips: vec!["192.0.2.5".parse().unwrap()],
+            ingress_vips: vec!["192.0.2.6".parse().unwrap()],
+            nodes: Vec::new(),
+            ttl: 30,
+        })
+        .unwrap();
+        let shared = Arc::new(Shared {
+            zone: ZoneHandle::new(zone),
+            forwarder: Arc::new(NoUpstream),
+            max_udp_size: 512,
+            allow: Vec::new(),
+            stop: AtomicBool::new(false),
+            forwards_in_flight: AtomicUsize::new(0),
+        });
+        TcpHandler::new(shared, Arc::new(vec![Counters::default()]), 0)
+    }
+
+    /// `api.ostest.test.metalkube.org A`, ID 0x0abc, RD.
+    fn api_query() -> Vec<u8> {
+        let mut query = vec![0x0a, 0xbc, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in ["api", "ostest", "test", "metalkube", "org"] {
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+        query.extend_from_slice(&[0, 0, 1, 0, 1]);
+        query
+    }
+
+    /// The handler is a plain hickory RequestHandler: hickory's own `Server::register_listener`
+    /// serves it unchanged, so dropping vipd's accept loop later is one call.
+    #[tokio::test]
+    async fn handler_answers_under_hickorys_own_tcp_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut server = Server::new(handler());
+        server.register_listener(listener, Duration::from_secs(2), RESPONSE_QUEUE);
+
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let query = api_query();
+        let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&query);
+        stream.write_all(&framed).await.unwrap();
+        let mut prefix = [0u8; 2];
+        let read = async {
+            stream.read_exact(&mut prefix).await.unwrap();
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+            stream.read_exact(&mut body).await.unwrap();
+            body
+        };
+        let body = tokio::time::timeout(Duration::from_secs(2), read)
+            .await
+            .unwrap();
+        let reply = Message::from_vec(&body).unwrap();
+        assert_eq!(reply.metadata.id, 0x0abc);
+        assert!(reply.metadata.authoritative);
+        assert_eq!(reply.answers.len(), 1);
+        assert!(
+            matches!(&reply.answers[0].data, RData::A(a) if a.0 == "192.0.2.5".parse::<std::net::Ipv4Addr>().unwrap()),
+            "{reply:?}"
+        );
+
+        tokio::time::timeout(Duration::from_secs(2), server.shutdown_gracefully())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
