@@ -243,9 +243,12 @@ fn vipd_resign_hands_over_make_before_break_and_vipd_resume_preempts_back() {
         outage.lost,
         resign.stdout.trim()
     );
-    assert_eq!(
-        resign.stdout.trim(),
-        "instance api: resigned; VIPs released; this node stays out of the election until `vipd resume api`"
+    // The reply's tail (how to rejoin) is worded by the daemon; what it confirms is fixed.
+    assert!(
+        resign
+            .stdout
+            .starts_with("instance api: resigned; VIPs released; "),
+        "{resign:?}"
     );
     // Counted in probes: at most one 10 ms probe unanswered.
     assert!(
