@@ -4,7 +4,7 @@
 //! a timer deadline, a command from the daemon, an address change seen on netlink) is fed to
 //! the router with `now`; after each, the router's actions are carried out in order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -34,6 +34,8 @@ const RECV_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// announce; the one that then yields must not have the last word in the clients' ARP caches
 /// (seen in the namespace lab). The follow-up covers a peer whose announcement was delayed.
 const REASSERT_FOLLOW_UP: Duration = Duration::from_millis(150);
+/// Peers whose last re-assert time is remembered; a flood of spoofed sources cannot grow it.
+const MAX_REASSERT_PEERS: usize = 16;
 
 /// What the daemon can ask of a running instance.
 #[derive(Debug)]
@@ -178,8 +180,9 @@ pub struct Instance {
     reassert_at: Option<tokio::time::Instant>,
     /// An announce owed right now because a lower-priority Master was heard.
     reassert_now: bool,
-    /// When that last happened, so two confused Masters cannot make each other flood.
-    last_reassert: Option<Instant>,
+    /// When that last happened per peer, so two confused Masters cannot make each other flood
+    /// while a third one still gets an answer (bounded: old entries are dropped).
+    last_reassert: HashMap<IpAddr, Instant>,
 }
 
 impl Instance {
@@ -257,7 +260,7 @@ impl Instance {
             priority: initial,
             reassert_at: None,
             reassert_now: false,
-            last_reassert: None,
+            last_reassert: HashMap::new(),
         };
         Ok((instance, status))
     }
@@ -640,13 +643,21 @@ impl Instance {
             Event::LowerPriorityMaster { from, priority } => {
                 // The other node announced before it advertised (see drain), so announcing now
                 // puts clients back on us after its announcement. At most once per advert
-                // interval, plus one follow-up in case its announcement was delayed.
+                // interval per peer, plus one follow-up in case its announcement was delayed.
                 let now = Instant::now();
-                if self
+                let interval = self.config.advert_interval;
+                let mut due = self
                     .last_reassert
-                    .is_none_or(|t| now.saturating_duration_since(t) >= self.config.advert_interval)
-                {
-                    self.last_reassert = Some(now);
+                    .get(&from)
+                    .is_none_or(|t| now.saturating_duration_since(*t) >= interval);
+                if due && self.last_reassert.len() >= MAX_REASSERT_PEERS {
+                    self.last_reassert
+                        .retain(|_, t| now.saturating_duration_since(*t) < interval);
+                    // Still full: many "Masters" at once is a flood, not a partition healing.
+                    due = self.last_reassert.len() < MAX_REASSERT_PEERS;
+                }
+                if due {
+                    self.last_reassert.insert(from, now);
                     self.reassert_now = true;
                     if self.reassert_at.is_none() {
                         self.reassert_at = Some(tokio::time::Instant::now() + REASSERT_FOLLOW_UP);
