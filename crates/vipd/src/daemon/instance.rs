@@ -4,7 +4,7 @@
 //! a timer deadline, a command from the daemon, an address change seen on netlink) is fed to
 //! the router with `now`; after each, the router's actions are carried out in order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -23,6 +23,7 @@ use crate::net::iface::{self, InterfaceInfo};
 use crate::net::netlink::{AddressEvent, AddressEventKind, VipManager};
 use crate::net::socket::{Family, SocketConfig, VrrpSocket};
 
+use super::reassert::ReassertGuard;
 use super::status::{InstanceStatus, RateLimiter};
 
 /// Largest VRRP payload we accept: 255 IPv6 addresses plus the header (RFC 9568 5.2.5).
@@ -34,8 +35,6 @@ const RECV_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// announce; the one that then yields must not have the last word in the clients' ARP caches
 /// (seen in the namespace lab). The follow-up covers a peer whose announcement was delayed.
 const REASSERT_FOLLOW_UP: Duration = Duration::from_millis(150);
-/// Peers whose last re-assert time is remembered; a flood of spoofed sources cannot grow it.
-const MAX_REASSERT_PEERS: usize = 16;
 
 /// What the daemon can ask of a running instance.
 #[derive(Debug)]
@@ -180,9 +179,8 @@ pub struct Instance {
     reassert_at: Option<tokio::time::Instant>,
     /// An announce owed right now because a lower-priority Master was heard.
     reassert_now: bool,
-    /// When that last happened per peer, so two confused Masters cannot make each other flood
-    /// while a third one still gets an answer (bounded: old entries are dropped).
-    last_reassert: HashMap<IpAddr, Instant>,
+    /// Which claims of other Masters get a re-announce (see reassert.rs).
+    reassert: ReassertGuard,
 }
 
 impl Instance {
@@ -260,7 +258,7 @@ impl Instance {
             priority: initial,
             reassert_at: None,
             reassert_now: false,
-            last_reassert: HashMap::new(),
+            reassert: ReassertGuard::default(),
         };
         Ok((instance, status))
     }
@@ -483,7 +481,13 @@ impl Instance {
         // before our advert goes out. A resigning Master drops the VIPs the moment it hears that
         // advert; if our gratuitous ARP came after it, clients would keep sending to a node that
         // no longer answers for as long as our netlink call took (seen as 100+ ms under load).
-        if actions.iter().any(|a| matches!(a, Action::AddVips)) {
+        // The same holds for any batch that announces (a re-assert sends an advert and
+        // announces): every advert a peer hears from us then follows our announcement, so a
+        // peer that re-announces on hearing it always has the last word.
+        if actions
+            .iter()
+            .any(|a| matches!(a, Action::AddVips | Action::Announce))
+        {
             actions.sort_by_key(|a| matches!(a, Action::Send(_)));
         }
         for action in actions {
@@ -642,22 +646,12 @@ impl Instance {
             }
             Event::LowerPriorityMaster { from, priority } => {
                 // The other node announced before it advertised (see drain), so announcing now
-                // puts clients back on us after its announcement. At most once per advert
+                // puts clients back on us after its announcement. A few times per advert
                 // interval per peer, plus one follow-up in case its announcement was delayed.
-                let now = Instant::now();
-                let interval = self.config.advert_interval;
-                let mut due = self
-                    .last_reassert
-                    .get(&from)
-                    .is_none_or(|t| now.saturating_duration_since(*t) >= interval);
-                if due && self.last_reassert.len() >= MAX_REASSERT_PEERS {
-                    self.last_reassert
-                        .retain(|_, t| now.saturating_duration_since(*t) < interval);
-                    // Still full: many "Masters" at once is a flood, not a partition healing.
-                    due = self.last_reassert.len() < MAX_REASSERT_PEERS;
-                }
-                if due {
-                    self.last_reassert.insert(from, now);
+                if self
+                    .reassert
+                    .allow(from, Instant::now(), self.config.advert_interval)
+                {
                     self.reassert_now = true;
                     if self.reassert_at.is_none() {
                         self.reassert_at = Some(tokio::time::Instant::now() + REASSERT_FOLLOW_UP);
