@@ -111,3 +111,72 @@ pub fn route(request_line: &str, shared: &Shared) -> (&'static str, &'static str
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn shared(ready: bool) -> Shared {
+        Shared {
+            ready: AtomicBool::new(ready),
+            instances: Mutex::new(Vec::new()),
+            health: Mutex::new(None),
+            dns: Mutex::new(None),
+            handoff: Mutex::new(None),
+            config_path: "/etc/vipd/vipd.toml".into(),
+            started: SystemTime::now(),
+            reloads: Mutex::new(Default::default()),
+        }
+    }
+
+    #[test]
+    fn health_answers_ok_like_coredns() {
+        assert_eq!(
+            route("GET /health HTTP/1.1", &shared(false)),
+            ("200 OK", "text/plain; charset=utf-8", "OK".to_string())
+        );
+    }
+
+    #[test]
+    fn ready_is_503_until_the_daemon_is_up() {
+        assert_eq!(
+            route("GET /ready HTTP/1.1", &shared(false)).0,
+            "503 Service Unavailable"
+        );
+        assert_eq!(route("GET /ready HTTP/1.1", &shared(true)).0, "200 OK");
+    }
+
+    #[test]
+    fn metrics_are_prometheus_text_with_the_reload_counters() {
+        let (status, content_type, body) = route("GET /metrics HTTP/1.1", &shared(true));
+        assert_eq!(status, "200 OK");
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(body.contains("# TYPE vipd_vrrp_state gauge\n"));
+        assert!(body.contains("vipd_reloads_total{result=\"failed\"} 0\n"));
+    }
+
+    #[test]
+    fn query_strings_are_ignored_and_unknown_paths_are_404() {
+        assert_eq!(
+            route("GET /health?verbose=1 HTTP/1.1", &shared(true)).0,
+            "200 OK"
+        );
+        assert_eq!(
+            route("GET /nope HTTP/1.1", &shared(true)).0,
+            "404 Not Found"
+        );
+    }
+
+    #[test]
+    fn only_get_and_head_are_served() {
+        assert_eq!(
+            route("POST /health HTTP/1.1", &shared(true)).0,
+            "405 Method Not Allowed"
+        );
+        assert_eq!(route("", &shared(true)).0, "405 Method Not Allowed");
+    }
+}
