@@ -6,6 +6,7 @@
 //! - [`announce`]: gratuitous ARP and unsolicited Neighbor Advertisements after a VIP moves.
 //! - [`iface`]: interface and address discovery, and the pure `detect` that picks the interface
 //!   whose subnet carries a VIP.
+//! - [`timer`]: the per-instance protocol deadline on a timerfd (fewer wake-ups than tokio's timer).
 //! - [`error`]: the error type shared by the netlink-backed functions.
 //!
 //! Everything here is thin on purpose: decisions (which interface, which packet is ours) are pure
@@ -17,5 +18,6 @@ pub mod error;
 pub mod iface;
 pub mod netlink;
 pub mod socket;
+pub mod timer;
 
 pub use error::NetError;

@@ -22,6 +22,7 @@ use crate::net::announce::Announcer;
 use crate::net::iface::{self, InterfaceInfo};
 use crate::net::netlink::{AddressEvent, AddressEventKind, VipManager};
 use crate::net::socket::{Family, SocketConfig, VrrpSocket};
+use crate::net::timer::DeadlineTimer;
 
 use super::reassert::ReassertGuard;
 use super::status::{InstanceStatus, RateLimiter};
@@ -276,6 +277,17 @@ impl Instance {
             }
         };
         let mut buf = vec![0u8; MAX_PAYLOAD];
+        // The protocol deadline: a timerfd (net/timer.rs), or tokio's timer if none can be had.
+        let mut timer = match DeadlineTimer::new() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(
+                    instance = %self.config.name,
+                    "cannot create a timerfd for the protocol timers, using the runtime's timer: {e}"
+                );
+                None
+            }
+        };
         let now = Instant::now();
         if initial.fault {
             self.router.set_fault(now, true);
@@ -285,6 +297,15 @@ impl Instance {
         let mut commands_open = true;
         loop {
             let deadline = self.router.poll_timeout();
+            if let Some(t) = timer.as_mut() {
+                if let Err(e) = t.arm(deadline) {
+                    tracing::warn!(
+                        instance = %self.config.name,
+                        "cannot arm the protocol timer, using the runtime's timer from now on: {e}"
+                    );
+                    timer = None;
+                }
+            }
             tokio::select! {
                 received = self.socket.recv(&mut buf) => match received {
                     Ok(packet) => self.on_packet(&buf[..packet.len.min(buf.len())], &packet),
@@ -295,7 +316,7 @@ impl Instance {
                         tokio::time::sleep(RECV_ERROR_PAUSE).await;
                     }
                 },
-                () = sleep_deadline(deadline) => {
+                () = wait_deadline(timer.as_mut(), deadline) => {
                     let now = Instant::now();
                     if let Some(d) = deadline {
                         self.record_lateness(now.saturating_duration_since(d));
@@ -689,6 +710,13 @@ impl Instance {
             status.malformed_ip = self.socket.malformed();
             status.advert_interval = self.router.master_adver_interval();
         }
+    }
+}
+
+async fn wait_deadline(timer: Option<&mut DeadlineTimer>, deadline: Option<Instant>) {
+    match timer {
+        Some(t) => t.expired().await,
+        None => sleep_deadline(deadline).await,
     }
 }
 

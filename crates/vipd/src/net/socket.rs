@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use nix::sys::socket::{
     recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
@@ -36,6 +37,10 @@ const TOS_NETWORK_CONTROL: u32 = 0xc0;
 /// Enough for about 40 queued adverts (the kernel doubles it and charges skb overhead): a Backup
 /// only needs the latest advert, and a small queue bounds memory if the daemon stalls.
 const RECV_BUFFER_BYTES: usize = 32 * 1024;
+
+/// Pauses before a send into a full socket buffer gives up (see [`VrrpSocket::send`]).
+const SEND_FULL_PAUSES: u32 = 3;
+const SEND_FULL_PAUSE: Duration = Duration::from_millis(1);
 
 /// Address family of a VRRP instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -319,10 +324,8 @@ impl VrrpSocket {
         discard_queued(&socket);
         // SAFETY: socket2::Socket owns its descriptor: it stays open, and `as_raw_fd` returns
         // the same one, until the Socket (here the AsyncFd that owns it) is dropped.
-        let fd = unsafe {
-            AsyncFd::register_with_interest(socket, Interest::READABLE | Interest::WRITABLE)
-        }
-        .map_err(|e| context("registering with the tokio reactor", name, e.into()))?;
+        let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+            .map_err(|e| context("registering with the tokio reactor", name, e.into()))?;
         Ok(VrrpSocket {
             fd,
             family: cfg.family,
@@ -541,12 +544,19 @@ impl VrrpSocket {
             };
             sent.map_err(io::Error::from)
         };
+        // The socket is registered for readability only: an advert is a few dozen bytes and the
+        // send buffer is practically never full, so waiting for writability would only add a
+        // wake-up after every send. A full buffer (a stuck device queue) gets a few short
+        // pauses, then the send fails and is counted.
+        let mut pauses = 0;
         loop {
-            let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| send_once(fd.get_ref())) {
-                Err(_would_block) => continue,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
-                Ok(result) => {
+            match send_once(self.fd.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && pauses < SEND_FULL_PAUSES => {
+                    pauses += 1;
+                    tokio::time::sleep(SEND_FULL_PAUSE).await;
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
+                result => {
                     return result.map(drop).map_err(|e| {
                         io::Error::new(
                             e.kind(),
