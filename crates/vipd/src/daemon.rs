@@ -41,9 +41,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the daemon in the foreground until SIGTERM / SIGINT.
 pub fn run(config: Config, path: &Path) -> anyhow::Result<()> {
-    let workers = if config.dns.is_some() { 2 } else { 1 };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+    // One thread for VRRP, health checks, netlink, HTTP and the control socket: nothing here
+    // blocks, and a single-threaded runtime wakes fewer threads per advert. DNS runs on its
+    // own threads (daemon/dns.rs).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(4)
         .thread_name("vipd")
         .enable_all()
@@ -115,6 +116,16 @@ impl Shared {
 
 impl Daemon {
     async fn start(config: Config, path: PathBuf) -> anyhow::Result<Self> {
+        // Before anything on the node is touched: a second vipd must not remove the running
+        // one's VIPs as "left behind by an earlier run".
+        control::refuse_if_running(&config.control.socket)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the control socket {} ([control] socket)",
+                    config.control.socket.display()
+                )
+            })?;
         let vips = VipManager::new()
             .await
             .context("cannot open a netlink connection to manage addresses")?;

@@ -19,6 +19,48 @@ pub struct DnsRuntime {
     zone: ZoneHandle,
     watcher: ResolvConfWatcher,
     config: DnsConfig,
+    // Last: dropped after everything that runs on it.
+    runtime: DnsThreads,
+}
+
+/// The DNS part's own tokio runtime: forwarded queries, TCP connections and the resolv.conf
+/// watcher run here, on two worker threads, so a burst of DNS work never delays a VRRP timer
+/// on the daemon's single-threaded runtime (and the VRRP loop pays no multi-thread scheduler
+/// overhead on each advert). The UDP hot path has its own threads (vipd_dns::server).
+struct DnsThreads(Option<tokio::runtime::Runtime>);
+
+impl DnsThreads {
+    fn start() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(2)
+            .thread_name("vipd-dns")
+            .enable_all()
+            .build()
+            .context("cannot start the DNS threads")?;
+        Ok(DnsThreads(Some(runtime)))
+    }
+
+    /// Runs `f` with this runtime as the current one, so what it spawns or registers (tasks,
+    /// sockets) lives here.
+    fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            Some(rt) => {
+                let _guard = rt.enter();
+                f()
+            }
+            None => f(),
+        }
+    }
+}
+
+impl Drop for DnsThreads {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside the daemon's runtime.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// A cheap handle for status and metrics.
@@ -32,15 +74,20 @@ pub struct DnsView {
 impl DnsRuntime {
     pub async fn start(dns: &DnsConfig, config: &Config) -> anyhow::Result<Self> {
         let zone = ZoneHandle::new(build_zone(dns, config)?);
-        let forwarder = Arc::new(
-            Forwarder::new(ForwarderConfig::default())
-                .context("cannot set up the DNS forwarder")?,
-        );
-        let watcher = ResolvConfWatcher::spawn(
-            Arc::clone(&forwarder),
-            ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config)),
-        );
-        let server = DnsServer::start(server_config(dns)?, zone.clone(), Arc::clone(&forwarder))?;
+        let runtime = DnsThreads::start()?;
+        let (forwarder, watcher, server) = runtime.enter(|| -> anyhow::Result<_> {
+            let forwarder = Arc::new(
+                Forwarder::new(ForwarderConfig::default())
+                    .context("cannot set up the DNS forwarder")?,
+            );
+            let watcher = ResolvConfWatcher::spawn(
+                Arc::clone(&forwarder),
+                ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config)),
+            );
+            let server =
+                DnsServer::start(server_config(dns)?, zone.clone(), Arc::clone(&forwarder))?;
+            Ok((forwarder, watcher, server))
+        })?;
         tracing::info!(
             domain = %dns.cluster_domain,
             listen = ?server.local_addrs(),
@@ -53,6 +100,7 @@ impl DnsRuntime {
             zone,
             watcher,
             config: dns.clone(),
+            runtime,
         })
     }
 
@@ -80,10 +128,12 @@ impl DnsRuntime {
         }
         self.zone.replace(zone);
         if dns.resolv_conf != self.config.resolv_conf {
-            self.watcher = ResolvConfWatcher::spawn(
-                Arc::clone(&self.forwarder),
-                ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config)),
-            );
+            let forwarder = Arc::clone(&self.forwarder);
+            let watch =
+                ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config));
+            self.watcher = self
+                .runtime
+                .enter(|| ResolvConfWatcher::spawn(forwarder, watch));
         }
         self.config = dns.clone();
         Ok(())
