@@ -371,3 +371,49 @@ fn sigkill_of_the_master_then_restart_removes_its_stale_vip_and_leaves_one_holde
     lab.wait_client_neigh_is(vip(), 0, Duration::from_secs(2))
         .unwrap();
 }
+
+#[test]
+fn a_second_vipd_on_the_same_node_is_refused_and_leaves_the_masters_vip_alone() {
+    let lab = Lab::new(3).unwrap();
+    let vipd = start_cluster(&lab);
+
+    // The same config started again on the Master's node (an operator running `vipd run` by
+    // hand beside the unit): it must stop before it touches the interface.
+    let bin = labvipd::binary().unwrap();
+    let conf = scenarios::config_path(lab.node(0)).unwrap();
+    let mut second = lab
+        .node(0)
+        .spawn(
+            "vipd-second",
+            &[
+                &bin.to_string_lossy(),
+                "run",
+                "--config",
+                &conf.to_string_lossy(),
+            ],
+        )
+        .unwrap();
+    let exited = lab::wait_until(PROMPT, || Ok((!second.is_running()).then_some(()))).unwrap();
+    assert!(exited.is_some(), "the second vipd is still running");
+    let refused = second.log();
+    assert!(
+        refused.contains("another vipd is already running"),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("removed a VIP left behind"),
+        "the second vipd removed the running Master's VIP:\n{refused}"
+    );
+
+    lab.assert_holder_stays(vip(), 0, 2 * ADVERT).unwrap();
+    let first = vipd[0].log();
+    assert!(
+        !first.contains("removed from the interface by someone else"),
+        "the VIP was taken off the running Master:\n{first}"
+    );
+    // The refused start did not take the control socket from the running daemon.
+    assert_eq!(
+        scenarios::instance_status(lab.node(0), "api").unwrap()["state"],
+        "MASTER"
+    );
+}

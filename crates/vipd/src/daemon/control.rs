@@ -152,6 +152,19 @@ pub fn status_report(shared: &Shared) -> StatusReport {
 }
 
 /// Binds the socket (replacing a stale one) and serves it in the background.
+/// Fails if a vipd answers on `path`. Called before anything on the node is touched, so a
+/// second vipd started by mistake leaves the running one's VIPs alone; [`listen`] checks again.
+pub async fn refuse_if_running(path: &Path) -> std::io::Result<()> {
+    if path.exists() && UnixStream::connect(path).await.is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "another vipd is already running and listening on it; stop it first \
+             (systemctl stop vipd) or give this one its own [control] socket",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn listen(
     path: &Path,
     requests: mpsc::Sender<ControlRequest>,
@@ -160,13 +173,8 @@ pub async fn listen(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    refuse_if_running(path).await?;
     if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                "another vipd is already running and listening on it",
-            ));
-        }
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
