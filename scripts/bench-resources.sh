@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resource benchmark, keepalived vs vipd in the same run: memory (RSS, PSS, USS from
 # /proc/PID/smaps_rollup) of a Master and a Backup running two instances at 1 s adverts, 30 s
-# after the election, and CPU (utime + stime over 30 s) with 1 s and 10 ms adverts, one and two
+# after the election, and CPU (run time from schedstat over 30 s) with 1 s and 10 ms adverts, one and two
 # instances. Prints markdown tables for docs/benchmarks.md; median (min-max) of N rounds
 # (default 3). About 6 minutes with the defaults.
 #

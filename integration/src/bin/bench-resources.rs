@@ -9,8 +9,9 @@
 //! - two instances, 10 ms adverts (v3): CPU over the window.
 //!
 //! The keepalived lab and the vipd lab of a scenario run at the same time, so both daemons see
-//! the same load from the rest of the (shared) machine. CPU is utime + stime of every process of
-//! the daemon (`/proc/PID/stat`), as a percentage of one core over the window. keepalived is
+//! the same load from the rest of the (shared) machine. CPU is the scheduler's run time of every
+//! thread of every process of the daemon (`/proc/PID/task/*/schedstat`; utime + stime only where
+//! schedstat is missing), as a percentage of one core over the window. keepalived is
 //! started as a stand-alone keepalived is (`--dont-fork`, no `--vrrp`), so it forks what it
 //! decides it needs; every process it runs is counted and the tables say how many there were.
 //! vipd is started as the systemd unit starts it (`vipd run --config`, default log level), with
@@ -272,6 +273,35 @@ fn stat_field(stat: &str, n: usize) -> Option<u64> {
     rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
 }
 
+/// CPU time of `pid` in seconds: the scheduler's exact run time summed over its threads
+/// (`/proc/PID/task/*/schedstat`, nanoseconds). utime + stime are sampled at the timer tick,
+/// which is biased for a daemon whose wake-ups follow a timer (it is on the CPU at a tick far
+/// more or less often than its share), so they are only the fallback where schedstat is off.
+fn cpu_seconds(pid: u32, hz: f64) -> Result<f64> {
+    let dir = format!("/proc/{pid}/task");
+    let mut ns: u64 = 0;
+    let mut threads = 0;
+    for entry in fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let path = entry?.path().join("schedstat");
+        // A thread that ended between the listing and the read has nothing left to count.
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Some(run) = text
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+        {
+            ns += run;
+            threads += 1;
+        }
+    }
+    if threads == 0 {
+        return Ok(cpu_ticks(pid)? as f64 / hz);
+    }
+    Ok(ns as f64 / 1e9)
+}
+
 /// utime + stime of `pid`, in clock ticks.
 fn cpu_ticks(pid: u32) -> Result<u64> {
     let path = format!("/proc/{pid}/stat");
@@ -432,8 +462,11 @@ fn measure(
         let mut per_node = Vec::new();
         for node in 0..2 {
             let pids = c.pids(node)?;
-            let ticks: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum::<Result<u64>>()?;
-            per_node.push((pids, ticks));
+            let cpu: f64 = pids
+                .iter()
+                .map(|&p| cpu_seconds(p, hz))
+                .sum::<Result<f64>>()?;
+            per_node.push((pids, cpu));
         }
         before.push((per_node, c.masters_on_backup()));
     }
@@ -443,7 +476,7 @@ fn measure(
     let mut out = Vec::new();
     for (c, (per_node, masters_before)) in clusters.iter().zip(before) {
         let mut nodes = Vec::new();
-        for (node, (pids, ticks_before)) in per_node.into_iter().enumerate() {
+        for (node, (pids, cpu_before)) in per_node.into_iter().enumerate() {
             let now_pids = c.pids(node)?;
             if now_pids != pids {
                 bail!(
@@ -451,7 +484,10 @@ fn measure(
                     c.daemon.name()
                 );
             }
-            let ticks: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum::<Result<u64>>()?;
+            let cpu: f64 = pids
+                .iter()
+                .map(|&p| cpu_seconds(p, hz))
+                .sum::<Result<f64>>()?;
             let mut mem = None;
             let mut parts = Vec::new();
             if s.memory {
@@ -464,7 +500,7 @@ fn measure(
             }
             nodes.push(NodeFigures {
                 processes: pids.len(),
-                cpu_percent: ticks.saturating_sub(ticks_before) as f64 / hz / elapsed * 100.0,
+                cpu_percent: (cpu - cpu_before).max(0.0) / elapsed * 100.0,
                 memory: mem,
                 breakdown: parts,
             });
@@ -628,7 +664,7 @@ fn main() -> ExitCode {
     }
 
     println!(
-        "\nCPU, utime + stime over {secs} s as % of one core, sum over the daemon's processes; median (min-max) of the rounds; Backup -> Master flaps in the windows:\n"
+        "\nCPU, run time (schedstat) over {secs} s as % of one core, sum over the daemon's processes; median (min-max) of the rounds; Backup -> Master flaps in the windows:\n"
     );
     let mut head = String::from("| scenario |");
     let mut rule = String::from("|---|");
