@@ -47,9 +47,12 @@ if step build cargo build --workspace --all-targets; then
     export VIPD_BIN=${VIPD_BIN:-$PWD/target/debug/vipd}
     # Serial: the scenarios measure failover timing on a shared 2-core machine.
     step scenario-tests cargo test -p vipd-integration -- --test-threads=1
+    # The systemd unit's privileges: vipd as nobody with only its three ambient capabilities.
+    step capabilities bash packaging/check-capabilities.sh "$VIPD_BIN"
 else
     results+=("SKIP        unit-tests (build failed)")
     results+=("SKIP        scenario-tests (build failed)")
+    results+=("SKIP        capabilities (build failed)")
 fi
 
 echo
