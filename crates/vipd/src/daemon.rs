@@ -56,6 +56,13 @@ pub fn run(config: Config, path: &Path) -> anyhow::Result<()> {
     })
 }
 
+fn control_socket_error(config: &Config) -> String {
+    format!(
+        "cannot open the control socket {} ([control] socket)",
+        config.control.socket.display()
+    )
+}
+
 /// Everything the daemon's main loop owns.
 struct Daemon {
     config: Config,
@@ -120,12 +127,7 @@ impl Daemon {
         // one's VIPs as "left behind by an earlier run".
         control::refuse_if_running(&config.control.socket)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot open the control socket {} ([control] socket)",
-                    config.control.socket.display()
-                )
-            })?;
+            .with_context(|| control_socket_error(&config))?;
         let vips = VipManager::new()
             .await
             .context("cannot open a netlink connection to manage addresses")?;
@@ -193,12 +195,7 @@ impl Daemon {
 
         control::listen(&config.control.socket, control_tx, Arc::clone(&shared))
             .await
-            .with_context(|| {
-                format!(
-                    "cannot open the control socket {} ([control] socket)",
-                    config.control.socket.display()
-                )
-            })?;
+            .with_context(|| control_socket_error(&config))?;
 
         // Once DNS answers: the node then resolves through it first ([resolver]).
         let resolver = crate::resolver::start(&config).await?;
