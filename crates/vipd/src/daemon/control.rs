@@ -151,7 +151,6 @@ pub fn status_report(shared: &Shared) -> StatusReport {
     }
 }
 
-/// Binds the socket (replacing a stale one) and serves it in the background.
 /// Fails if a vipd answers on `path`. Called before anything on the node is touched, so a
 /// second vipd started by mistake leaves the running one's VIPs alone; [`listen`] checks again.
 pub async fn refuse_if_running(path: &Path) -> std::io::Result<()> {
@@ -165,6 +164,7 @@ pub async fn refuse_if_running(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Binds the socket (replacing a stale one) and serves it in the background.
 pub async fn listen(
     path: &Path,
     requests: mpsc::Sender<ControlRequest>,
