@@ -310,3 +310,43 @@ fn cluster_names_that_differ_between_the_files_are_refused() {
         "the cluster name \"cnf10\" (keepalived.conf:25) differs from \"ostest\" (Corefile:10); the two files belong to different clusters, or give --cluster-name"
     );
 }
+
+#[test]
+fn the_per_instance_version_keyword_is_translated() {
+    // keepalived's keyword inside vrrp_instance is `version` (global_defs has `vrrp_version`).
+    let text = "global_defs {\n vrrp_version 2\n}\nvrrp_instance t_API {\n virtual_router_id 7\n version 3\n virtual_ipaddress {\n 192.0.2.5\n }\n}\n";
+    let k = translate_keepalived(text, None);
+    assert!(k.notes.is_empty(), "{:#?}", k.notes);
+    let import = assemble(Some(("k", k)), None, None);
+    let config = Config::parse(&import.toml, "k").unwrap();
+    assert_eq!(config.instances[0].version, Version::V3);
+    assert!(
+        import.toml.contains("version = 3  # line 6: version 3"),
+        "{}",
+        import.toml
+    );
+}
+
+#[test]
+fn global_garp_settings_become_announcement_defaults_unless_the_instance_sets_its_own() {
+    let text = "global_defs {\n vrrp_garp_master_delay 3\n vrrp_garp_master_repeat 2\n vrrp_garp_master_refresh 0\n}\n\
+                vrrp_instance t_API {\n virtual_router_id 7\n virtual_ipaddress {\n 192.0.2.5\n }\n}\n\
+                vrrp_instance t_INGRESS {\n virtual_router_id 8\n garp_master_repeat 4\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let k = translate_keepalived(text, None);
+    assert!(k.notes.is_empty(), "{:#?}", k.notes);
+    let import = assemble(Some(("k", k)), None, None);
+    let config = Config::parse(&import.toml, "k").unwrap();
+    let api = config.instance("api").unwrap();
+    assert_eq!(api.announce_count, 2);
+    assert_eq!(api.announce_repeat_after, Some(Duration::from_secs(3)));
+    assert_eq!(
+        api.announce_refresh, None,
+        "vrrp_garp_master_refresh 0 = off"
+    );
+    let ingress = config.instance("ingress").unwrap();
+    assert_eq!(
+        ingress.announce_count, 4,
+        "the instance's own garp_master_repeat wins"
+    );
+    assert_eq!(ingress.announce_repeat_after, Some(Duration::from_secs(3)));
+}

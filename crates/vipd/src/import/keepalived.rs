@@ -64,7 +64,8 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
     let stmts = parsed.stmts;
 
     let mut version_default: Option<(u8, usize)> = None;
-    let mut garp_refresh: Option<(String, usize)> = None;
+    // global_defs announcement defaults: (vipd key, TOML value, line, keepalived keyword).
+    let mut garp_defaults: Vec<(&'static str, String, usize, &'static str)> = Vec::new();
     let mut scripts: Vec<&Stmt> = Vec::new();
     let mut instances: Vec<&Stmt> = Vec::new();
     for s in &stmts {
@@ -76,9 +77,27 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
                             Some(v @ (2 | 3)) => version_default = Some((v, g.line)),
                             _ => t.refuse(g.line, format!("{:?}: accepted vrrp_version 2 or 3", g.text())),
                         },
-                        "vrrp_garp_master_refresh" => {
-                            garp_refresh = g.arg(1).map(|v| (format!("{v}s"), g.line));
+                        k @ ("vrrp_garp_master_refresh" | "vrrp_garp_master_delay") => {
+                            let (key, k) = if k == "vrrp_garp_master_refresh" {
+                                ("announce_refresh", "vrrp_garp_master_refresh")
+                            } else {
+                                ("announce_repeat_after", "vrrp_garp_master_delay")
+                            };
+                            // 0 turns the refresh / the second burst off, as in keepalived.
+                            let value = match g.arg(1) {
+                                Some("0") => Some("0s".to_owned()),
+                                Some(v) => seconds(v),
+                                None => None,
+                            };
+                            match value {
+                                Some(v) => garp_defaults.push((key, toml_out::string(&v), g.line, k)),
+                                None => t.warn(g.line, format!("{:?}: not a number of seconds; not translated", g.text())),
+                            }
                         }
+                        "vrrp_garp_master_repeat" => match g.arg(1).and_then(|n| n.parse::<u32>().ok()) {
+                            Some(n) => garp_defaults.push(("announce_count", n.to_string(), g.line, "vrrp_garp_master_repeat")),
+                            None => t.warn(g.line, format!("{:?}: not a count; not translated", g.text())),
+                        },
                         // Script security and the script user only matter to keepalived, which
                         // runs check scripts as another user; vipd's probes run in-process.
                         "enable_script_security" | "script_user" | "max_auto_priority"
@@ -130,7 +149,7 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
             s,
             cluster_for_vrid.as_deref(),
             version_default,
-            garp_refresh.as_ref(),
+            &garp_defaults,
             &script_names,
         );
         if let Some((name, text)) = inst {
@@ -467,7 +486,7 @@ fn translate_instance(
     s: &Stmt,
     cluster: Option<&str>,
     version_default: Option<(u8, usize)>,
-    garp_refresh: Option<&(String, usize)>,
+    garp_defaults: &[(&'static str, String, usize, &'static str)],
     scripts: &[String],
 ) -> Option<(String, String)> {
     let Some(kname) = s.arg(1) else {
@@ -514,9 +533,11 @@ fn translate_instance(
                 Some(d) => lines.push_str(&toml_out::line("advert_interval", &toml_out::string(&d), &from)),
                 None => t.refuse(c.line, format!("advert_int {a:?} is not a number of seconds")),
             },
-            ("vrrp_version", Some(n)) => match n.parse::<u8>() {
+            // keepalived's per-instance keyword is `version`; `vrrp_version` is its global_defs
+            // one, accepted here too.
+            (k @ ("version" | "vrrp_version"), Some(n)) => match n.parse::<u8>() {
                 Ok(x @ (2 | 3)) => version = Some((x, c.line)),
-                _ => t.refuse(c.line, format!("vrrp_version {n:?}: accepted 2 or 3")),
+                _ => t.refuse(c.line, format!("{k} {n:?}: accepted 2 or 3")),
             },
             ("nopreempt", None) => lines.push_str(&toml_out::line("preempt", "false", &from)),
             ("preempt", None) => {}
@@ -650,7 +671,7 @@ fn translate_instance(
         ),
     }
     let (v, vfrom) = match (version, version_default) {
-        (Some((v, line)), _) => (v, format!("{}: vrrp_version {v}", at(line))),
+        (Some((v, line)), _) => (v, format!("{}: version {v}", at(line))),
         (None, Some((v, line))) => (v, format!("{}: global_defs vrrp_version {v}", at(line))),
         (None, None) if ipv6 => (3, "IPv6 VIPs: keepalived uses VRRPv3".to_owned()),
         (None, None) => (2, "keepalived's default (no vrrp_version)".to_owned()),
@@ -680,12 +701,13 @@ fn translate_instance(
         }
     }
     out.push_str(&lines);
-    if let Some((refresh, line)) = garp_refresh {
-        if !out.contains("announce_refresh") {
+    for (key, value, line, keyword) in garp_defaults {
+        // An instance's own garp_master_* wins over the global default.
+        if !out.contains(&format!("{key} = ")) {
             out.push_str(&toml_out::line(
-                "announce_refresh",
-                &toml_out::string(refresh),
-                &format!("{}: global_defs vrrp_garp_master_refresh", at(*line)),
+                key,
+                value,
+                &format!("{}: global_defs {keyword}", at(*line)),
             ));
         }
     }
