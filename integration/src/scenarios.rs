@@ -169,10 +169,17 @@ pub fn write_config(host: &Host, config: &NodeConfig) -> Result<PathBuf> {
 /// Writes the config and starts `vipd run` in the host's namespace, as [`crate::vipd::start`]
 /// does for plain instances.
 pub fn start(host: &Host, config: &NodeConfig) -> Result<Proc> {
+    write_config(host, config)?;
+    start_written(host)
+}
+
+/// Starts `vipd run` with the file already at [`config_path`] (written by [`write_config`] or,
+/// say, by `vipd import`; it must name [`control_socket`]); returns once the socket is up.
+pub fn start_written(host: &Host) -> Result<Proc> {
     let bin = binary()?;
     // A socket file left by a SIGKILLed run must not stop the restart.
     let _ = fs::remove_file(control_socket(host)?);
-    let conf = write_config(host, config)?;
+    let conf = config_path(host)?;
     let bin_s = bin.to_string_lossy().into_owned();
     let conf_s = conf.to_string_lossy().into_owned();
     let mut proc = host.spawn(

@@ -52,8 +52,8 @@ fn keepalived_instances(lab: &Lab, i: usize) -> Vec<Instance> {
 
 /// Section 2: `vipd import keepalived keepalived.conf --corefile Corefile`, then what a lab node
 /// needs on top (the site's resolv.conf path, a per-node control socket: the nodes share one
-/// file system), then `vipd check-config`. Returns the config path.
-fn translate(lab: &Lab, i: usize) -> Result<std::path::PathBuf> {
+/// file system), written to the node's config path, then `vipd check-config`.
+fn translate(lab: &Lab, i: usize) -> Result<()> {
     let host = lab.node(i);
     let dir = host.dir()?;
     let bin = lab::vipd::binary()?;
@@ -101,34 +101,7 @@ fn translate(lab: &Lab, i: usize) -> Result<std::path::PathBuf> {
             String::from_utf8_lossy(&check.stderr)
         );
     }
-    Ok(path)
-}
-
-/// Section 4 step 3: start vipd with the translated file; returns once its control socket is up.
-fn start_vipd(lab: &Lab, i: usize, config: &std::path::Path) -> Result<Proc> {
-    let host = lab.node(i);
-    let bin = lab::vipd::binary()?;
-    let mut proc = host.spawn(
-        "vipd",
-        &[
-            &bin.to_string_lossy(),
-            "run",
-            "--config",
-            &config.to_string_lossy(),
-        ],
-    )?;
-    let socket = scenarios::control_socket(host)?;
-    let up = lab::wait_until(Duration::from_secs(5), || {
-        proc.ensure_running()?;
-        Ok(socket.exists().then_some(()))
-    })?;
-    if up.is_none() {
-        bail!(
-            "vipd on node {i} did not open {} within 5 s",
-            socket.display()
-        );
-    }
-    Ok(proc)
+    Ok(())
 }
 
 /// Section 5 on node `i`: its vipd answers the cluster names and forwards the rest.
@@ -188,13 +161,14 @@ fn the_migration_guide_replaces_keepalived_node_by_node_with_one_vip_holder_thro
     let mut vipd: Vec<Proc> = Vec::new();
     let others: Vec<usize> = (0..3).filter(|&i| i != h).collect();
     for &i in &others {
-        let config = translate(&lab, i).unwrap();
+        translate(&lab, i).unwrap();
         ka[i]
             .take()
             .unwrap()
             .terminate(Duration::from_secs(5))
             .unwrap();
-        vipd.push(start_vipd(&lab, i, &config).unwrap());
+        // Section 4 step 3, with the translated file.
+        vipd.push(scenarios::start_written(lab.node(i)).unwrap());
         // A Backup's Master_Down_Interval passes: keepalived's Master keeps both VIPs.
         lab.assert_holder_stays(api_vip(), h, Duration::from_secs(4))
             .unwrap();
@@ -226,7 +200,7 @@ fn the_migration_guide_replaces_keepalived_node_by_node_with_one_vip_holder_thro
     // Last the holder: keepalived resigns with priority 0, a vipd Backup takes over after
     // Skew_Time (0.84 s at 40), then the old holder joins as vipd.
     let prober = lab.prober(api_vip(), Duration::from_millis(10)).unwrap();
-    let config = translate(&lab, h).unwrap();
+    translate(&lab, h).unwrap();
     ka[h]
         .take()
         .unwrap()
@@ -237,7 +211,7 @@ fn the_migration_guide_replaces_keepalived_node_by_node_with_one_vip_holder_thro
         others.contains(&api) && others.contains(&ingress),
         "holders {api} / {ingress}"
     );
-    vipd.push(start_vipd(&lab, h, &config).unwrap());
+    vipd.push(scenarios::start_written(lab.node(h)).unwrap());
     // Equal priority does not preempt: the new Master keeps the VIPs while the old one joins.
     lab.assert_holder_stays(api_vip(), api, Duration::from_secs(5))
         .unwrap();
