@@ -12,6 +12,7 @@ use std::time::Duration;
 use lab::scenarios::{self, DigReply, Dns, NodeConfig};
 use lab::vipd::{self as labvipd, Peering};
 use lab::{Lab, Proc};
+use nix::sys::signal::Signal;
 
 const RESPONDER: &str = env!("CARGO_BIN_EXE_lab-responder");
 const ADVERT: Duration = Duration::from_secs(1);
@@ -63,7 +64,7 @@ fn node_config(lab: &Lab, i: usize) -> NodeConfig {
 
 struct Cluster {
     upstream: Proc,
-    _vipd: Vec<Proc>,
+    vipd: Vec<Proc>,
 }
 
 fn start(lab: &Lab) -> Cluster {
@@ -78,10 +79,7 @@ fn start(lab: &Lab) -> Cluster {
     let vipd = (0..2)
         .map(|i| scenarios::start(lab.node(i), &node_config(lab, i)).unwrap())
         .collect();
-    Cluster {
-        upstream,
-        _vipd: vipd,
-    }
+    Cluster { upstream, vipd }
 }
 
 fn dig(lab: &Lab, node: usize, name: &str, qtype: &str) -> DigReply {
@@ -218,4 +216,69 @@ fn the_health_endpoint_returns_200_ok() {
     .unwrap();
     assert_eq!(code, 200);
     assert_eq!(body, "OK");
+}
+
+#[test]
+fn sighup_swaps_the_zone_and_a_new_resolv_conf_path_keeps_forwarding() {
+    let lab = Lab::new(3).unwrap();
+    let cluster = start(&lab);
+    let before = dig(&lab, 0, &format!("master-9.{DOMAIN}."), "A");
+    assert_ne!(
+        before.status, "NOERROR",
+        "not a cluster name yet: {before:?}"
+    );
+
+    // A node is added and the upstreams now come from another file, naming another resolver
+    // (on the client) that answers the same name differently. Nothing asked for that name
+    // before, so no cached answer can hide which upstream replied.
+    let _second = scenarios::start_dns_responder(
+        lab.client(),
+        RESPONDER,
+        SocketAddr::new(lab.client().ipv4().into(), 53),
+        UPSTREAM_NAME,
+        "198.51.100.8".parse().unwrap(),
+    )
+    .unwrap();
+    let mut config = node_config(&lab, 0);
+    let dns = config.dns.as_mut().unwrap();
+    dns.nodes
+        .push(("master-9".into(), vec!["198.51.100.9".parse().unwrap()]));
+    let moved = lab.node(0).dir().unwrap().join("resolv-moved.conf");
+    fs::write(&moved, format!("nameserver {}\n", lab.client().ipv4())).unwrap();
+    dns.resolv_conf = moved;
+    scenarios::write_config(lab.node(0), &config).unwrap();
+    cluster.vipd[0].signal(Signal::SIGHUP).unwrap();
+    let applied = lab::wait_until(Duration::from_secs(3), || {
+        let status = scenarios::status_json(lab.node(0))?;
+        Ok((status["reloads"]["ok"] == 1).then_some(()))
+    })
+    .unwrap();
+    assert!(applied.is_some(), "the reload was not applied within 3 s");
+
+    assert_local_answer(
+        &dig(&lab, 0, &format!("master-9.{DOMAIN}."), "A"),
+        &["198.51.100.9"],
+    );
+    assert_local_answer(&dig(&lab, 0, "master-9.", "A"), &["198.51.100.9"]);
+    // Unchanged names still answer, and forwarding follows the new file.
+    assert_local_answer(
+        &dig(&lab, 0, &format!("api.{DOMAIN}."), "A"),
+        &["192.0.2.5"],
+    );
+    let forwarded = dig(&lab, 0, UPSTREAM_NAME, "A");
+    assert_eq!(forwarded.status, "NOERROR", "{forwarded:?}");
+    assert_eq!(forwarded.rdata(), vec!["198.51.100.8".to_owned()]);
+    let upstreams = scenarios::status_json(lab.node(0)).unwrap()["dns"]["upstreams"].clone();
+    let addresses: Vec<&str> = upstreams
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["address"].as_str())
+        .collect();
+    let want = format!("{}:53", lab.client().ipv4());
+    assert_eq!(
+        addresses,
+        [want.as_str()],
+        "only the new file's resolver: {upstreams}"
+    );
 }
