@@ -350,3 +350,17 @@ fn global_garp_settings_become_announcement_defaults_unless_the_instance_sets_it
     );
     assert_eq!(ingress.announce_repeat_after, Some(Duration::from_secs(3)));
 }
+
+#[test]
+fn garp_delay_and_refresh_of_zero_turn_the_announcements_off_in_an_instance_too() {
+    let text = "vrrp_instance t_API {\n virtual_router_id 7\n garp_master_delay 0\n garp_master_refresh 0\n virtual_ipaddress {\n 192.0.2.5\n }\n}\n";
+    let k = translate_keepalived(text, None);
+    assert!(k.notes.is_empty(), "{:#?}", k.notes);
+    let import = assemble(Some(("k", k)), None, None);
+    let api = Config::parse(&import.toml, "k")
+        .unwrap()
+        .instances
+        .remove(0);
+    assert_eq!(api.announce_repeat_after, None);
+    assert_eq!(api.announce_refresh, None);
+}

@@ -83,13 +83,7 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
                             } else {
                                 ("announce_repeat_after", "vrrp_garp_master_delay")
                             };
-                            // 0 turns the refresh / the second burst off, as in keepalived.
-                            let value = match g.arg(1) {
-                                Some("0") => Some("0s".to_owned()),
-                                Some(v) => seconds(v),
-                                None => None,
-                            };
-                            match value {
+                            match g.arg(1).and_then(seconds_or_off) {
                                 Some(v) => garp_defaults.push((key, toml_out::string(&v), g.line, k)),
                                 None => t.warn(g.line, format!("{:?}: not a number of seconds; not translated", g.text())),
                             }
@@ -215,6 +209,15 @@ fn instance_name(name: &str, cluster: Option<&str>) -> String {
 }
 
 /// keepalived durations are seconds, possibly fractional; vipd wants a unit.
+/// [`seconds`], except that 0 is kept as `"0s"`: for the GARP delay and refresh, keepalived's 0
+/// turns the second burst / the refresh off, and so does vipd's `"0s"`.
+fn seconds_or_off(text: &str) -> Option<String> {
+    match text.parse::<f64>() {
+        Ok(0.0) => Some("0s".to_owned()),
+        _ => seconds(text),
+    }
+}
+
 fn seconds(text: &str) -> Option<String> {
     let value: f64 = text.parse().ok()?;
     if value.is_nan() || value <= 0.0 || !value.is_finite() {
@@ -602,7 +605,7 @@ fn translate_instance(
                     }
                 }
             }
-            ("garp_master_delay", Some(d)) => match seconds(d) {
+            ("garp_master_delay", Some(d)) => match seconds_or_off(d) {
                 Some(x) => lines.push_str(&toml_out::line("announce_repeat_after", &toml_out::string(&x), &from)),
                 None => t.warn(c.line, format!("garp_master_delay {d:?}: not a number of seconds; not translated")),
             },
@@ -610,7 +613,7 @@ fn translate_instance(
                 Ok(x) => lines.push_str(&toml_out::line("announce_count", &x.to_string(), &from)),
                 Err(_) => t.warn(c.line, format!("garp_master_repeat {n:?}: not a count; not translated")),
             },
-            ("garp_master_refresh", Some(d)) => match seconds(d) {
+            ("garp_master_refresh", Some(d)) => match seconds_or_off(d) {
                 Some(x) => lines.push_str(&toml_out::line("announce_refresh", &toml_out::string(&x), &from)),
                 None => t.warn(c.line, format!("garp_master_refresh {d:?}: not translated")),
             },
@@ -775,5 +778,9 @@ mod tests {
         assert_eq!(seconds("1.9").as_deref(), Some("1900ms"));
         assert_eq!(seconds("0"), None);
         assert_eq!(seconds("x"), None);
+        assert_eq!(seconds_or_off("0").as_deref(), Some("0s"));
+        assert_eq!(seconds_or_off("0.0").as_deref(), Some("0s"));
+        assert_eq!(seconds_or_off("5").as_deref(), Some("5s"));
+        assert_eq!(seconds_or_off("-1"), None);
     }
 }
