@@ -25,7 +25,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vipd_vrrp::{Auth, ChecksumForm, RouterConfig, TtlPolicy, Version};
+use vipd_vrrp::{Auth, ChecksumForm, RouterConfig, SourceFilter, TtlPolicy, Version};
 
 pub use duration::{format_duration, parse_duration};
 pub use role::Role;
@@ -133,6 +133,11 @@ pub struct InstanceConfig {
     pub unicast_source: Option<IpAddr>,
     /// `unicast_peers`; empty = multicast (224.0.0.18 / ff02::12).
     pub peers: Vec<IpAddr>,
+    /// `check_source`: act only on adverts from `peers` or `accept_from` (default: on when
+    /// there is such a list, except a master role's API instance without `accept_from`).
+    pub check_source: bool,
+    /// `accept_from`: senders admitted besides the peers (e.g. the bootstrap node).
+    pub accept_from: Vec<IpAddr>,
     /// Accepted received TTL / hop limit range, inclusive (`ttl_min`, `ttl_max`).
     pub ttl: (u8, u8),
     /// `announce_count`: GARPs / unsolicited NAs per burst (default 5).
@@ -181,6 +186,22 @@ impl InstanceConfig {
             resign_wait: self.resign_wait,
             announce_repeat_after: self.announce_repeat_after,
             announce_refresh: self.announce_refresh,
+            sources: self.source_filter(),
+        }
+    }
+
+    /// The senders the protocol core acts on.
+    pub fn source_filter(&self) -> SourceFilter {
+        if self.check_source {
+            SourceFilter::Only(
+                self.peers
+                    .iter()
+                    .chain(&self.accept_from)
+                    .copied()
+                    .collect(),
+            )
+        } else {
+            SourceFilter::Any
         }
     }
 }

@@ -509,6 +509,14 @@ async fn start_instance(
             "no unicast_peers: adverts go to the VRRP multicast group 224.0.0.18 (the bootstrap's mode)"
         );
     }
+    if config.is_unicast() && !config.check_source {
+        tracing::info!(
+            instance = %config.name,
+            "check_source is off: adverts from any sender on the segment take part in the election \
+             (on a master's API instance this lets the bootstrap, which is not a peer, be heard; \
+             set accept_from = [\"<bootstrap address>\"] to check sources there too)"
+        );
+    }
     let (inst, status) = Instance::open(config.clone(), placement, vips, priority).await?;
     let (tx, rx) = mpsc::channel(32);
     let task = tokio::spawn(inst.run(rx, priority));

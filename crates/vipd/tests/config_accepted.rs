@@ -358,3 +358,34 @@ fn every_toml_block_of_the_configuration_reference_loads() {
         }
     }
 }
+
+#[test]
+fn unicast_instances_check_sources_by_default_and_check_source_false_turns_it_off() {
+    let parse = |extra: &str| {
+        let text = format!(
+            "cluster_name = \"ostest\"\n[[instance]]\nname = \"api\"\nvips = [\"192.0.2.5\"]\nunicast_peers = [\"192.0.2.12\"]\n{extra}"
+        );
+        match vipd::config::Config::parse(&text, "/etc/vipd/vipd.toml") {
+            Ok(c) => c.instances[0].clone(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let default = parse("");
+    assert!(default.check_source);
+    assert_eq!(
+        default.source_filter(),
+        vipd_vrrp::SourceFilter::Only(vec!["192.0.2.12".parse().unwrap()])
+    );
+    let off = parse("check_source = false\n");
+    assert!(!off.check_source);
+    assert_eq!(off.source_filter(), vipd_vrrp::SourceFilter::Any);
+    let multicast = vipd::config::Config::parse(
+        "cluster_name = \"ostest\"\n[[instance]]\nname = \"api\"\nvips = [\"192.0.2.5\"]\n",
+        "/etc/vipd/vipd.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        multicast.instances[0].source_filter(),
+        vipd_vrrp::SourceFilter::Any
+    );
+}

@@ -650,3 +650,44 @@ fn unreadable_file_names_the_path() {
         "{err}"
     );
 }
+
+#[test]
+fn check_source_without_any_list_of_senders_is_refused() {
+    let text = r#"cluster_name = "ostest"
+[[instance]]
+name = "api"
+vips = ["192.0.2.5"]
+check_source = true
+"#;
+    assert_eq!(
+        refusals(text),
+        ["/etc/vipd/vipd.toml:5:16: instance \"api\": check_source: true needs a list of senders to check against: set unicast_peers (and accept_from for senders that are not peers, such as the bootstrap)"]
+    );
+}
+
+#[test]
+fn accept_from_entries_that_cannot_be_senders_are_refused_each_at_its_value() {
+    let text = r#"cluster_name = "ostest"
+[[instance]]
+name = "api"
+vips = ["192.0.2.5"]
+unicast_source = "192.0.2.11"
+unicast_peers = ["192.0.2.12"]
+accept_from = ["192.0.2.5", "2001:db8::9", "192.0.2.12", "192.0.2.11", "bootstrap"]
+"#;
+    let errors = refusals(text);
+    assert_eq!(errors.len(), 5, "{errors:#?}");
+    assert!(errors[0].starts_with("/etc/vipd/vipd.toml:7:16: instance \"api\": accept_from: 192.0.2.5 is one of this instance's VIPs"), "{errors:#?}");
+    assert!(errors[1].starts_with("/etc/vipd/vipd.toml:7:29: instance \"api\": accept_from: 2001:db8::9 is IPv6, the VIPs are IPv4"), "{errors:#?}");
+    assert!(
+        errors[2].starts_with(
+            "/etc/vipd/vipd.toml:7:44: instance \"api\": accept_from: 192.0.2.12 is listed twice"
+        ),
+        "{errors:#?}"
+    );
+    assert!(errors[3].starts_with("/etc/vipd/vipd.toml:7:58: instance \"api\": accept_from: 192.0.2.11 is this node's own unicast_source"), "{errors:#?}");
+    assert!(
+        errors[4].starts_with("/etc/vipd/vipd.toml:7:72: instance \"api\": accept_from:"),
+        "{errors:#?}"
+    );
+}

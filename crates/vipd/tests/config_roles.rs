@@ -481,3 +481,60 @@ mod openshift_reader_no_panic {
         }
     }
 }
+
+#[test]
+fn master_role_checks_sources_on_ingress_but_not_on_api_which_hears_the_bootstrap() {
+    let config = load("examples/role-master.toml");
+    let api = config.instance("api").unwrap();
+    assert!(!api.check_source, "the bootstrap is no peer of a master");
+    assert_eq!(api.source_filter(), vipd_vrrp::SourceFilter::Any);
+    let ingress = config.instance("ingress").unwrap();
+    assert!(ingress.check_source);
+    assert_eq!(
+        ingress.source_filter(),
+        vipd_vrrp::SourceFilter::Only(ips(&[
+            "192.0.2.12",
+            "192.0.2.13",
+            "192.0.2.21",
+            "192.0.2.22"
+        ]))
+    );
+}
+
+#[test]
+fn master_api_with_accept_from_the_bootstrap_checks_sources_against_peers_and_bootstrap() {
+    let config = parse(
+        r#"role = "master"
+cluster_name = "ostest"
+api_vips = ["192.0.2.5"]
+ingress_vips = ["192.0.2.10"]
+[[instance]]
+name = "api"
+unicast_peers = ["192.0.2.12", "192.0.2.13"]
+accept_from = ["192.0.2.9"]
+"#,
+    );
+    let api = config.instance("api").unwrap();
+    assert!(api.check_source);
+    assert_eq!(
+        api.source_filter(),
+        vipd_vrrp::SourceFilter::Only(ips(&["192.0.2.12", "192.0.2.13", "192.0.2.9"]))
+    );
+}
+
+#[test]
+fn bootstrap_with_peers_checks_sources_and_multicast_does_not() {
+    let unicast = parse(
+        r#"role = "bootstrap"
+cluster_name = "ostest"
+api_vips = ["192.0.2.5"]
+[[instance]]
+name = "api"
+unicast_peers = ["192.0.2.11", "192.0.2.12", "192.0.2.13"]
+"#,
+    );
+    assert!(unicast.instances[0].check_source);
+    let multicast = load("examples/role-bootstrap.toml");
+    assert!(multicast.instances[0].peers.is_empty());
+    assert!(!multicast.instances[0].check_source);
+}

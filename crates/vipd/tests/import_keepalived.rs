@@ -167,7 +167,9 @@ fn openshift_script_files_become_the_builtin_checks() {
         .iter()
         .map(|n| n.line)
         .collect();
-    assert_eq!(warned, [12, 20, 29, 53]);
+    // 67 and 92: the unicast_peer blocks (no check_unicast_src: vipd checks sources, keepalived
+    // did not).
+    assert_eq!(warned, [12, 20, 29, 53, 67, 92]);
 }
 
 #[test]
@@ -363,4 +365,33 @@ fn garp_delay_and_refresh_of_zero_turn_the_announcements_off_in_an_instance_too(
         .remove(0);
     assert_eq!(api.announce_repeat_after, None);
     assert_eq!(api.announce_refresh, None);
+}
+
+#[test]
+fn unicast_peers_are_source_checked_and_check_unicast_src_is_translated_without_a_note() {
+    let instance = |extra: &str| {
+        format!(
+            "vrrp_instance t_API {{\n virtual_router_id 7\n version 3\n{extra} unicast_src_ip 192.0.2.11\n unicast_peer {{\n  192.0.2.12\n }}\n virtual_ipaddress {{\n 192.0.2.5\n }}\n}}\n"
+        )
+    };
+    // Without check_unicast_src: vipd's default (checked against unicast_peers) with a note
+    // on the unicast_peer line saying how keepalived differed.
+    let k = translate_keepalived(&instance(""), None);
+    let lines: Vec<usize> = k.notes.iter().map(|n| n.line).collect();
+    assert_eq!(lines, [5], "{:#?}", k.notes);
+    assert!(k.notes[0].message.contains("accept_from"), "{:#?}", k.notes);
+    let config = Config::parse(&assemble(Some(("k", k)), None, None).toml, "k").unwrap();
+    assert!(config.instances[0].check_source);
+    // With it: written explicitly, no note.
+    let k = translate_keepalived(&instance(" check_unicast_src\n"), None);
+    assert!(k.notes.is_empty(), "{:#?}", k.notes);
+    let import = assemble(Some(("k", k)), None, None);
+    assert!(
+        import.toml.contains("check_source = true"),
+        "{}",
+        import.toml
+    );
+    let config = Config::parse(&import.toml, "k").unwrap();
+    assert!(config.instances[0].check_source);
+    assert_eq!(config.instances[0].peers, ips(&["192.0.2.12"]));
 }

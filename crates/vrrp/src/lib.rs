@@ -18,5 +18,6 @@ pub mod vrid;
 
 pub use packet::{Advertisement, Auth, ChecksumForm, ParseError, Version};
 pub use router::{
-    Action, Counters, Event, MasterInfo, Received, Router, RouterConfig, State, TtlPolicy,
+    Action, Counters, Event, MasterInfo, Received, Router, RouterConfig, SourceFilter, State,
+    TtlPolicy,
 };

@@ -79,6 +79,34 @@ pub struct RouterConfig {
     pub announce_repeat_after: Option<Duration>,
     /// Periodic re-announce while Master. `None` = never.
     pub announce_refresh: Option<Duration>,
+    /// Which source addresses may take part in the election (unicast source checking).
+    pub sources: SourceFilter,
+}
+
+/// Which senders' adverts the router acts on.
+///
+/// VRRPv3 has no authentication (RFC 9568 section 9), so on a shared segment any host can
+/// send an advert. In unicast mode the peers are known, and an advert from anyone else is
+/// either a misconfiguration or an attack: with [`SourceFilter::Only`] it is dropped and
+/// counted ([`drop_reason::SOURCE`]) before it can change any state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SourceFilter {
+    /// Any source (multicast, or unicast without source checking: keepalived's default).
+    #[default]
+    Any,
+    /// Only these addresses (the unicast peers plus any explicitly admitted sender, such as
+    /// the bootstrap node during the OpenShift hand-off).
+    Only(Vec<IpAddr>),
+}
+
+impl SourceFilter {
+    /// True when an advert from `src` may be used.
+    pub fn admits(&self, src: IpAddr) -> bool {
+        match self {
+            SourceFilter::Any => true,
+            SourceFilter::Only(list) => list.contains(&src),
+        }
+    }
 }
 
 /// A decoded advert plus what the socket layer learnt about it.
@@ -124,8 +152,10 @@ pub enum Event {
     /// An advert was dropped; `reason` is a stable snake_case label also used as a metric label
     /// (see [`drop_reason`]). One per dropped packet: the driver rate-limits logging.
     Dropped { from: IpAddr, reason: &'static str },
-    /// Peer's address list differs from ours (RFC 9568 7.1: log, do not drop). One per advert:
-    /// the driver rate-limits logging.
+    /// The address owner (priority 255) advertises an address list that differs from ours.
+    /// RFC 9568 section 7.1: logged, and the advert is still used because it comes from the
+    /// owner. From anyone else a differing list is dropped instead ([`Event::Dropped`] with
+    /// [`drop_reason::ADDRESS_LIST`]). One per advert: the driver rate-limits logging.
     AddressMismatch { from: IpAddr },
     /// Another router claims Master with a lower priority than ours while we are Master.
     LowerPriorityMaster { from: IpAddr, priority: u8 },
@@ -141,7 +171,13 @@ pub struct Counters {
     pub priority_zero_tx: u64,
     pub master_transitions: u64,
     pub transitions: u64,
+    /// Adverts whose address list differs from ours (dropped unless from the owner).
     pub address_list_mismatch: u64,
+    /// Adverts from a source the [`SourceFilter`] does not admit (dropped).
+    pub drop_source: u64,
+    /// Adverts dropped for their address list (a subset of `address_list_mismatch`: the
+    /// owner's are used).
+    pub drop_address_list: u64,
     pub checksum_pseudo_header_rx: u64,
     pub checksum_plain_rx: u64,
     pub drop_ttl: u64,
@@ -185,6 +221,13 @@ pub mod drop_reason {
     /// The advert carries our own primary address as its source: our own packet looped back
     /// (multicast loop, or a unicast peer list that names this node).
     pub const OWN_ADDRESS: &str = "own_address";
+    /// The source is not admitted by the instance's [`super::SourceFilter`]: not a configured
+    /// unicast peer nor an explicitly accepted sender.
+    pub const SOURCE: &str = "unknown_source";
+    /// The advert lists other virtual addresses than ours and does not come from the address
+    /// owner (RFC 9568 section 7.1: "MUST drop the packet"). Typically another cluster on the
+    /// same segment that derived the same VRID.
+    pub const ADDRESS_LIST: &str = "address_list_mismatch";
 }
 
 /// Why [`Router::reconfigure`] refused a new configuration.
@@ -305,6 +348,16 @@ fn next_on_grid(deadline: Instant, now: Instant, period: Duration) -> Option<Ins
         Some(next) if next > now => Some(next),
         _ => after(now, period),
     }
+}
+
+/// The address owner's priority (RFC 9568 section 6.1).
+const OWNER_PRIORITY: u8 = 255;
+
+/// True when both lists hold the same set of addresses, in any order and ignoring repeats.
+/// Allocation-free: address lists are short (a handful of VIPs), so the quadratic scan is
+/// cheaper than sorting copies on every received advert.
+fn same_address_list(theirs: &[IpAddr], ours: &[IpAddr]) -> bool {
+    theirs.iter().all(|a| ours.contains(a)) && ours.iter().all(|a| theirs.contains(a))
 }
 
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
@@ -470,9 +523,13 @@ impl Router {
     ///
     /// Validation runs in this order, each failure counted and reported as
     /// [`Event::Dropped`] with a [`drop_reason`] label: TTL policy, version, VRID, address
-    /// family, v2 authentication, v2 interval, own source address. An address list that differs
-    /// from ours is counted and reported ([`Event::AddressMismatch`]) but the advert is still
-    /// used (RFC 9568 section 7.1 / reference/vrrp.md: dropping it caused dual Masters).
+    /// family, v2 authentication, v2 interval, own source address, source filter, address list.
+    /// A dropped advert changes no state and no timer.
+    ///
+    /// Address list (RFC 9568 section 7.1): a list that differs from ours is dropped unless the
+    /// sender is the address owner (priority 255), whose advert is used and reported as
+    /// [`Event::AddressMismatch`]. Obeying a foreign list would let another cluster that
+    /// happens to share our VRID silence us, leaving our VIPs unheld.
     pub fn handle_advert(&mut self, now: Instant, rx: Received<'_>) {
         self.counters.adverts_rx += 1;
         match rx.checksum_form {
@@ -494,7 +551,7 @@ impl Router {
         if adv.priority == 0 {
             self.counters.priority_zero_rx += 1;
         }
-        if !self.same_address_list(&adv.addresses) {
+        if adv.priority == OWNER_PRIORITY && !self.same_address_list(&adv.addresses) {
             self.counters.address_list_mismatch += 1;
             self.actions
                 .push_back(Action::Event(Event::AddressMismatch { from: rx.src }));
@@ -781,17 +838,23 @@ impl Router {
             c.drop_own_address += 1;
             return Some(drop_reason::OWN_ADDRESS);
         }
+        if !self.config.sources.admits(rx.src) {
+            c.drop_source += 1;
+            return Some(drop_reason::SOURCE);
+        }
+        // RFC 9568 section 7.1: "If the above check fails, the receiver MUST log the event
+        // [...] If the packet was not generated by the address owner (Priority does not equal
+        // 255 (decimal)), the receiver MUST drop the packet".
+        if adv.priority != OWNER_PRIORITY && !same_address_list(&adv.addresses, &self.config.vips) {
+            c.address_list_mismatch += 1;
+            c.drop_address_list += 1;
+            return Some(drop_reason::ADDRESS_LIST);
+        }
         None
     }
 
     fn same_address_list(&self, addresses: &[IpAddr]) -> bool {
-        let mut theirs = addresses.to_vec();
-        let mut ours = self.config.vips.clone();
-        theirs.sort_unstable();
-        theirs.dedup();
-        ours.sort_unstable();
-        ours.dedup();
-        theirs == ours
+        same_address_list(addresses, &self.config.vips)
     }
 
     /// The interval a received advert asks Backups to use: v3 adopts the Master's interval

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use vipd_vrrp::sim::{Lan, TraceEvent};
 use vipd_vrrp::timers::{master_down_interval, skew_time};
-use vipd_vrrp::{Auth, ChecksumForm, RouterConfig, State, TtlPolicy, Version};
+use vipd_vrrp::{Auth, ChecksumForm, RouterConfig, SourceFilter, State, TtlPolicy, Version};
 
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
@@ -29,6 +29,7 @@ fn node(i: u8, priority: u8, interval: Duration) -> RouterConfig {
         resign_wait: Duration::from_secs(3),
         announce_repeat_after: Some(Duration::from_secs(5)),
         announce_refresh: Some(Duration::from_secs(60)),
+        sources: SourceFilter::Any,
     }
 }
 
@@ -444,5 +445,73 @@ fn random_loss_up_to_30_percent_two_masters_only_after_a_master_down_interval_of
     println!(
         "random loss: {seeds_with_dual}/256 seeds had two Masters at some time; \
          total dual-Master time {dual_total:?} over 256 x 120 s"
+    );
+}
+
+#[test]
+fn two_clusters_on_one_vrid_each_elect_their_own_master_and_hold_their_own_vip() {
+    // RFC 9568 section 7.1: an advert whose address list differs, not from the owner, is
+    // dropped. Cluster A (nodes 0, 1; VIP .100) and cluster B (node 2; VIP .101, the highest
+    // priority) share VRID 51 on one segment.
+    let b = RouterConfig {
+        vips: vec![IpAddr::from([192, 0, 2, 101])],
+        ..node(2, 70, SEC)
+    };
+    let mut lan = Lan::new(vec![node(0, 40, SEC), node(1, 30, SEC), b], 7);
+    let t0 = lan.now();
+    lan.start_all();
+    lan.run_until(t0 + Duration::from_secs(30));
+    assert_eq!(lan.masters(), vec![0, 2]);
+    // Node 0 became Master on its own timer, unaffected by node 2's priority-70 adverts.
+    assert_eq!(became_master(&lan, 0) - t0, mdi(40, SEC));
+    assert!(lan.router(0).counters().drop_address_list >= 25);
+    // Every advert node 1 heard from node 2 was dropped, none from node 0.
+    assert_eq!(
+        lan.router(1).counters().drop_address_list,
+        lan.deliveries(1, 2).len() as u64
+    );
+    // Each cluster's Backup follows its own Master only.
+    assert_eq!(
+        lan.router(1).master().map(|m| m.address),
+        Some(IpAddr::from([192, 0, 2, 11]))
+    );
+    // Node 0 crashes: its own Backup (node 1) takes over; node 2 stays Master of cluster B.
+    let t = lan.now();
+    lan.crash(0);
+    lan.run_until(t + Duration::from_secs(10));
+    assert_eq!(lan.masters(), vec![1, 2]);
+}
+
+#[test]
+fn forged_owner_adverts_from_a_non_peer_do_not_move_the_vip_when_sources_are_checked() {
+    // Node 2 plays the attacker: a host that is nobody's peer and advertises priority 255 for
+    // the cluster's VIP. Nodes 0 and 1 check sources against their peer lists.
+    let only = |peer: u8| SourceFilter::Only(vec![IpAddr::from([192, 0, 2, 11 + peer])]);
+    let n0 = RouterConfig {
+        sources: only(1),
+        ..node(0, 100, SEC)
+    };
+    let n1 = RouterConfig {
+        sources: only(0),
+        ..node(1, 50, SEC)
+    };
+    let mut lan = Lan::new(vec![n0, n1, node(2, 255, SEC)], 3);
+    let t0 = lan.now();
+    lan.startup(0);
+    lan.startup(1);
+    lan.run_until(t0 + Duration::from_secs(10));
+    assert_eq!(lan.masters(), vec![0]);
+    let t = lan.now();
+    lan.startup(2);
+    lan.run_until(t + Duration::from_secs(20));
+    // The attacker holds the address on its own box (nothing stops that), but the cluster's
+    // Master stays Master and its Backup stays Backup.
+    assert_eq!(lan.masters(), vec![0, 2]);
+    assert_eq!(lan.router(1).state(), State::Backup);
+    assert!(lan.router(0).counters().drop_source >= 20);
+    assert_eq!(
+        lan.transitions(0).len(),
+        2,
+        "Initialize->Backup->Master only"
     );
 }

@@ -51,6 +51,10 @@ pub struct RawInstance {
     pub announce_repeat_after: Option<S<String>>,
     pub announce_refresh: Option<S<String>>,
     pub resign_wait: Option<S<String>>,
+    /// Drop adverts from senders that are neither `unicast_peers` nor `accept_from`.
+    pub check_source: Option<S<bool>>,
+    /// Senders admitted besides the unicast peers (e.g. the bootstrap node).
+    pub accept_from: Option<S<Vec<S<String>>>>,
     /// `None` = not written (a role's list applies); `Some([])` = track nothing.
     pub track: Option<Vec<S<RawTrack>>>,
 }

@@ -79,6 +79,10 @@ pub struct RoleInstance {
     pub priority: u8,
     /// Checks tracked, with their weights (the presets of `health::openshift`).
     pub track: &'static [(&'static str, i32)],
+    /// The bootstrap advertises to this instance without being one of its `unicast_peers`
+    /// (a master's API instance, openshift.md section 3), so unicast source checking is off by
+    /// default unless `accept_from` names the bootstrap.
+    pub hears_bootstrap: bool,
 }
 
 impl Role {
@@ -102,17 +106,20 @@ impl Role {
             kind: VipKind::Api,
             priority: BOOTSTRAP_API_PRIORITY,
             track: &[],
+            hears_bootstrap: false,
         }];
         const MASTER: [RoleInstance; 2] = [
             RoleInstance {
                 kind: VipKind::Api,
                 priority: MASTER_API_PRIORITY,
                 track: &MASTER_API_TRACK,
+                hears_bootstrap: true,
             },
             RoleInstance {
                 kind: VipKind::Ingress,
                 priority: MASTER_INGRESS_PRIORITY,
                 track: &MASTER_INGRESS_TRACK,
+                hears_bootstrap: false,
             },
         ];
         // Workers carry the ingress VIP with the masters' ingress settings.
@@ -120,6 +127,7 @@ impl Role {
             kind: VipKind::Ingress,
             priority: MASTER_INGRESS_PRIORITY,
             track: &MASTER_INGRESS_TRACK,
+            hears_bootstrap: false,
         }];
         match self {
             Role::Bootstrap => &BOOTSTRAP,

@@ -574,6 +574,8 @@ impl Validator<'_> {
             }
         }
         let unicast = !peers.is_empty();
+        let (check_source, accept_from) =
+            self.source_check(planned, &peers, unicast_source, &vips, family, &at);
 
         let ttl_range = "accepted 1..=255";
         let ttl_min = r
@@ -736,6 +738,8 @@ impl Validator<'_> {
                 preempt,
                 unicast_source,
                 peers,
+                check_source,
+                accept_from,
                 ttl,
                 announce_count,
                 announce_repeat_after,
@@ -750,6 +754,69 @@ impl Validator<'_> {
                 vip_spans,
             },
         ))
+    }
+
+    /// `check_source` and `accept_from`: which senders may take part in the election.
+    ///
+    /// Default: checked whenever there is a list to check against (unicast peers or
+    /// `accept_from`), except on a role instance that hears the bootstrap without listing it
+    /// (a master's API instance) while `accept_from` is empty: checking there would make the
+    /// masters ignore the bootstrap and take the API VIP beside it.
+    fn source_check(
+        &mut self,
+        planned: &Planned,
+        peers: &[IpAddr],
+        unicast_source: Option<IpAddr>,
+        vips: &[IpAddr],
+        family: Family,
+        at: &dyn Fn(&str) -> String,
+    ) -> (bool, Vec<IpAddr>) {
+        let r = &planned.raw;
+        let mut accept_from: Vec<IpAddr> = Vec::new();
+        for text in r.accept_from.iter().flat_map(|l| l.get_ref()) {
+            let Some(addr) = self.address(text, &at("accept_from")) else {
+                continue;
+            };
+            let why = if !vips.is_empty() && Family::of(&addr) != family {
+                Some(format!(
+                    "{addr} is {}, the VIPs are {family}; adverts of this instance come from {family} addresses",
+                    Family::of(&addr)
+                ))
+            } else if Some(addr) == unicast_source {
+                Some(format!(
+                    "{addr} is this node's own unicast_source; list other nodes"
+                ))
+            } else if vips.contains(&addr) {
+                Some(format!(
+                    "{addr} is one of this instance's VIPs; adverts come from the nodes' own addresses"
+                ))
+            } else if accept_from.contains(&addr) || peers.contains(&addr) {
+                Some(format!(
+                    "{addr} is listed twice (unicast_peers are always accepted)"
+                ))
+            } else {
+                None
+            };
+            match why {
+                Some(why) => self.err(text.span(), at("accept_from"), why),
+                None => accept_from.push(addr),
+            }
+        }
+        let have_list = !peers.is_empty() || !accept_from.is_empty();
+        let default = have_list && !(planned.hears_bootstrap && accept_from.is_empty());
+        let check = match &r.check_source {
+            Some(written) if *written.get_ref() && !have_list => {
+                self.err(
+                    written.span(),
+                    at("check_source"),
+                    "true needs a list of senders to check against: set unicast_peers (and accept_from for senders that are not peers, such as the bootstrap)",
+                );
+                false
+            }
+            Some(written) => *written.get_ref(),
+            None => default,
+        };
+        (check, accept_from)
     }
 
     fn across_instances(&mut self, instances: &[InstanceConfig], placed: &[Placed]) {

@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 use vipd_vrrp::packet::{AddressFamily, ParseError};
-use vipd_vrrp::router::{Received, ReconfigureError};
+use vipd_vrrp::router::{drop_reason, Received, ReconfigureError};
 use vipd_vrrp::{Action, Advertisement, Event, Router, State};
 
 use crate::config::InstanceConfig;
@@ -664,7 +664,21 @@ impl Instance {
                     status.note_rejected(from, reason, SystemTime::now());
                 }
                 if self.limiter.allow(reason) {
-                    tracing::warn!(instance = %name, %from, reason, "dropped a VRRP advert (further drops of this kind are logged at most every 10 s)");
+                    let vrid = self.config.vrid;
+                    let why = match reason {
+                        drop_reason::ADDRESS_LIST => format!(
+                            "it lists other virtual addresses than ours for VRID {vrid}: another \
+                             cluster on this segment uses the same VRID, or a peer is misconfigured; \
+                             it is ignored for the election (RFC 9568 section 7.1) and both keep \
+                             their own VIPs; give one of them another vrid"
+                        ),
+                        drop_reason::SOURCE => format!(
+                            "{from} is neither in unicast_peers nor in accept_from; if it is a \
+                             legitimate node, add it to one of them (a forged advert is ignored)"
+                        ),
+                        _ => format!("reason {reason}"),
+                    };
+                    tracing::warn!(instance = %name, %from, reason, "dropped a VRRP advert: {why} (further drops of this kind are logged at most every 10 s)");
                 }
             }
             Event::AddressMismatch { from } => {
@@ -673,8 +687,9 @@ impl Instance {
                         instance = %name,
                         %from,
                         vrid = self.config.vrid,
-                        "advert from {from} lists other virtual addresses than ours for the same VRID: \
-                         a misconfigured peer or another cluster on this segment (vipd status shows the sender)"
+                        "the address owner {from} (priority 255) lists other virtual addresses than ours \
+                         for the same VRID; it is obeyed (RFC 9568 section 7.1), but the configurations \
+                         disagree: check the vips of both nodes (vipd status shows the sender)"
                     );
                 }
             }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use vipd_vrrp::router::MasterInfo;
+use vipd_vrrp::router::{drop_reason, MasterInfo};
 use vipd_vrrp::{Advertisement, Counters, State};
 
 use crate::config::InstanceConfig;
@@ -223,6 +223,9 @@ impl InstanceStatus {
 
 fn conflict_text(p: &PeerSeen) -> Option<String> {
     match (p.rejected, p.other_vips) {
+        (Some(reason @ drop_reason::SOURCE), _) => Some(format!(
+            "adverts dropped ({reason}): the sender is neither a unicast peer nor in accept_from"
+        )),
         (Some(reason), _) => Some(format!(
             "adverts dropped ({reason}): another cluster or a misconfigured router uses this VRID"
         )),
@@ -240,11 +243,25 @@ fn millis(d: Duration) -> u64 {
 }
 
 fn mode(config: &InstanceConfig) -> String {
-    if config.peers.is_empty() {
-        "multicast".into()
+    let list = |a: &[IpAddr]| {
+        a.iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let base = if config.peers.is_empty() {
+        "multicast".to_owned()
     } else {
-        let peers: Vec<String> = config.peers.iter().map(|p| p.to_string()).collect();
-        format!("unicast to {}", peers.join(", "))
+        format!("unicast to {}", list(&config.peers))
+    };
+    match (config.check_source, config.accept_from.is_empty()) {
+        (true, true) => format!("{base}; adverts from peers only"),
+        (true, false) => format!(
+            "{base}; adverts from peers and {} only",
+            list(&config.accept_from)
+        ),
+        (false, _) if config.is_unicast() => format!("{base}; adverts from any source"),
+        (false, _) => base,
     }
 }
 
@@ -339,6 +356,8 @@ impl From<&InstanceStatus> for CountersReport {
             ("interval", c.drop_interval),
             ("family", c.drop_family),
             ("own_address", c.drop_own_address),
+            ("unknown_source", c.drop_source),
+            ("address_list_mismatch", c.drop_address_list),
             ("malformed_ip_header", s.malformed_ip),
         ]
         .into_iter()

@@ -510,6 +510,8 @@ fn translate_instance(
     let mut lines = String::new();
     let mut track: Vec<String> = Vec::new();
     let mut track_line = 0;
+    let mut unicast_peer_line: Option<usize> = None;
+    let mut check_unicast_src = false;
     let mut interface: Option<String> = None;
     for c in s.children() {
         let v = c.arg(1);
@@ -568,7 +570,12 @@ fn translate_instance(
                 }
             }
             ("unicast_src_ip", Some(a)) => lines.push_str(&toml_out::line("unicast_source", &toml_out::string(a), &from)),
+            ("check_unicast_src", None) => {
+                check_unicast_src = true;
+                lines.push_str(&toml_out::line("check_source", "true", &from));
+            }
             ("unicast_peer", _) => {
+                unicast_peer_line = Some(c.line);
                 let peers: Vec<&str> = c.children().iter().filter_map(|p| p.arg(0)).collect();
                 let first = c.children().first().map_or(c.line, |p| p.line);
                 let last = c.children().last().map_or(c.line, |p| p.line);
@@ -637,6 +644,15 @@ fn translate_instance(
         }
     }
 
+    if let (Some(line), false) = (unicast_peer_line, check_unicast_src) {
+        t.warn(
+            line,
+            "no check_unicast_src: keepalived heard adverts from any sender; vipd drops those from \
+             senders outside unicast_peers (forged adverts cannot move the VIP). If a node that is \
+             not listed must be heard, such as the bootstrap during installation, add \
+             accept_from = [\"<its address>\"] (or check_source = false)",
+        );
+    }
     if vips.is_empty() {
         t.refuse(
             s.line,

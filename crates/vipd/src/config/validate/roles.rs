@@ -10,7 +10,7 @@ use super::super::openshift::{self, ClusterIdentity, OpenShiftFileError};
 
 type Reader = fn(&Path) -> Result<ClusterIdentity, OpenShiftFileError>;
 use super::super::raw::{RawConfig, RawInstance, RawTrack, S};
-use super::super::role::{openshift_password, Role, VipKind};
+use super::super::role::{openshift_password, Role, RoleInstance, VipKind};
 use super::super::Family;
 use super::Validator;
 use crate::health::CheckConfig;
@@ -36,6 +36,9 @@ pub(super) struct Planned {
     pub role_keys: Vec<&'static str>,
     /// For a role's second-family instance: the VRID is derived from the first one's input.
     pub vrid_input: Option<String>,
+    /// The role's instance hears a sender that is not in its peer list (the bootstrap):
+    /// see [`crate::config::role::RoleInstance::hears_bootstrap`].
+    pub hears_bootstrap: bool,
 }
 
 /// Keys a role may supply, in the order `vipd check-config` lists them.
@@ -272,16 +275,7 @@ impl Validator<'_> {
                         );
                         continue;
                     };
-                    role_instances.push(self.role_instance(
-                        ri.kind,
-                        ri.priority,
-                        ri.track,
-                        &[],
-                        family,
-                        span,
-                        identity,
-                        None,
-                    ));
+                    role_instances.push(self.role_instance(ri, &[], family, span, identity, None));
                     continue;
                 };
                 // One instance per family: `api` for the first VIP's family, `api-v6` (or
@@ -305,16 +299,8 @@ impl Validator<'_> {
                         (_, Family::Ipv4) => Some("v4"),
                         (_, Family::Ipv6) => Some("v6"),
                     };
-                    role_instances.push(self.role_instance(
-                        ri.kind,
-                        ri.priority,
-                        ri.track,
-                        &of_family,
-                        *family,
-                        span,
-                        identity,
-                        suffix,
-                    ));
+                    role_instances
+                        .push(self.role_instance(ri, &of_family, *family, span, identity, suffix));
                 }
             }
         }
@@ -344,6 +330,7 @@ impl Validator<'_> {
                 span: user.span(),
                 role_keys: Vec::new(),
                 vrid_input: None,
+                hears_bootstrap: false,
             });
         }
 
@@ -370,15 +357,14 @@ impl Validator<'_> {
     #[allow(clippy::too_many_arguments)]
     fn role_instance(
         &mut self,
-        kind: VipKind,
-        priority: u8,
-        track: &[(&str, i32)],
+        ri: &RoleInstance,
         vips: &[(IpAddr, Range<usize>)],
         family: Family,
         span: &Range<usize>,
         identity: &Identity,
         suffix: Option<&str>,
     ) -> Planned {
+        let (kind, priority, track) = (ri.kind, ri.priority, ri.track);
         let at = |v: i64| Some(S::new(span.clone(), v));
         let text = |v: String| Some(S::new(span.clone(), v));
         let name = match suffix {
@@ -424,6 +410,8 @@ impl Validator<'_> {
             announce_repeat_after: None,
             announce_refresh: None,
             resign_wait: None,
+            check_source: None,
+            accept_from: None,
             track: Some(
                 track
                     .iter()
@@ -454,6 +442,7 @@ impl Validator<'_> {
             span: span.clone(),
             role_keys,
             vrid_input: suffix.map(|_| vrid_input),
+            hears_bootstrap: ri.hears_bootstrap,
         }
     }
 }
@@ -506,10 +495,13 @@ fn merge(role: Planned, user: &S<RawInstance>) -> Planned {
             announce_repeat_after: u.announce_repeat_after,
             announce_refresh: u.announce_refresh,
             resign_wait: u.resign_wait,
+            check_source: u.check_source,
+            accept_from: u.accept_from,
             track: u.track.or(r.track),
         },
         span: user.span(),
         role_keys,
         vrid_input: role.vrid_input,
+        hears_bootstrap: role.hears_bootstrap,
     }
 }
