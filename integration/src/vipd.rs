@@ -36,6 +36,10 @@ pub struct Instance {
     /// Empty: multicast.
     pub unicast_peers: Vec<IpAddr>,
     pub resign_wait: Option<Duration>,
+    /// `check_source`; `None`: vipd's default (on when there are unicast peers).
+    pub check_source: Option<bool>,
+    /// `accept_from`: senders admitted besides the peers.
+    pub accept_from: Vec<IpAddr>,
 }
 
 impl Instance {
@@ -55,6 +59,8 @@ impl Instance {
             unicast_source: None,
             unicast_peers: Vec::new(),
             resign_wait: None,
+            check_source: None,
+            accept_from: Vec::new(),
         }
     }
 }
@@ -95,6 +101,13 @@ pub fn render(cluster: &str, instances: &[Instance], control_socket: &str) -> St
         }
         if let Some(w) = i.resign_wait {
             let _ = writeln!(out, "resign_wait = \"{}ms\"", w.as_millis());
+        }
+        if let Some(c) = i.check_source {
+            let _ = writeln!(out, "check_source = {c}");
+        }
+        if !i.accept_from.is_empty() {
+            let from: Vec<String> = i.accept_from.iter().map(|p| format!("\"{p}\"")).collect();
+            let _ = writeln!(out, "accept_from = [{}]", from.join(", "));
         }
     }
     let _ = writeln!(out, "\n[control]\nsocket = {control_socket:?}");
