@@ -16,6 +16,14 @@ PACKAGES=(
     ndisc6          # IPv6 neighbour discovery checks
     procps          # ps / pgrep for RSS figures
     nftables        # packet loss in the lab switch (this kernel has no sch_netem)
+    podman          # deployment forms: the OCI image and the static pod (scripts/image.sh, lab-deploy)
+    runc            # podman's runtime here (crun refuses this host's cgroups; packaging/podman/containers.conf)
+    catatonit       # podman builds its pause image from it locally: kube play pulls nothing
+    systemd-container  # systemd-nspawn: the unit under a booted systemd (lab-deploy systemd)
+    mmdebstrap      # the Debian root that nspawn boots (packaging/nspawn/rootfs.sh)
+    prometheus      # promtool check metrics (lab-deploy metrics)
+    curl            # HTTP checks from the lab client
+    binutils        # objcopy --strip-debug for the image
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -49,10 +49,22 @@ if step build cargo build --workspace --all-targets; then
     step scenario-tests cargo test -p vipd-integration -- --test-threads=1
     # The systemd unit's privileges: vipd as nobody with only its three ambient capabilities.
     step capabilities bash packaging/check-capabilities.sh "$VIPD_BIN"
+    # Deployment forms (docs/operations.md): the OCI image (release binary, FROM scratch), the
+    # static pod under podman kube play, the unit in a booted systemd, promtool on /metrics.
+    export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/packaging/podman/containers.conf}
+    if step image bash scripts/image.sh; then
+        step deploy-image target/debug/lab-deploy image
+        step deploy-kube target/debug/lab-deploy kube
+    else
+        results+=("SKIP        deploy-image deploy-kube (image build failed)")
+    fi
+    step deploy-systemd target/debug/lab-deploy systemd
+    step deploy-metrics target/debug/lab-deploy metrics
 else
     results+=("SKIP        unit-tests (build failed)")
     results+=("SKIP        scenario-tests (build failed)")
     results+=("SKIP        capabilities (build failed)")
+    results+=("SKIP        image deploy-image deploy-kube deploy-systemd deploy-metrics (build failed)")
 fi
 
 echo
