@@ -14,7 +14,6 @@ pub mod instance;
 pub mod memory;
 pub mod metrics;
 pub mod notify;
-pub mod reassert;
 pub mod status;
 
 use std::collections::HashMap;

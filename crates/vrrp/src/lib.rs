@@ -11,8 +11,10 @@
 //! - [`sim`]: a deterministic LAN simulator for tests.
 
 pub mod packet;
+pub mod reassert;
 pub mod router;
 pub mod sim;
+pub mod timer_table;
 pub mod timers;
 pub mod vrid;
 
@@ -21,3 +23,4 @@ pub use router::{
     Action, Counters, Event, MasterInfo, Received, Router, RouterConfig, SourceFilter, State,
     TtlPolicy,
 };
+pub use timer_table::{Timer, TimerTable};

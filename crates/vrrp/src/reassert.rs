@@ -1,4 +1,5 @@
-//! How often a Master answers another router's claim to be Master by re-announcing its VIPs.
+//! How often a Master answers another router's claim to be Master by re-announcing its VIPs
+//! (the router's `Event::LowerPriorityMaster` path).
 //!
 //! Around one take-over a router that is about to yield can claim Master several times within a
 //! millisecond (its own take-over, its re-assert against a third router, its yield notice), and
@@ -15,7 +16,8 @@ pub const PER_WINDOW: u8 = 4;
 /// Peers tracked at once.
 pub const MAX_PEERS: usize = 16;
 
-#[derive(Debug, Default)]
+/// Per-peer budget of re-announcements, bounded in peers and per window.
+#[derive(Debug, Clone, Default)]
 pub struct ReassertGuard {
     /// Per peer: when its current window began and how many claims were answered in it.
     peers: HashMap<IpAddr, (Instant, u8)>,

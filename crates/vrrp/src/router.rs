@@ -27,6 +27,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::packet::{Advertisement, Auth, ChecksumForm, Version};
+use crate::reassert::ReassertGuard;
+use crate::timer_table::{Timer, TimerTable};
 
 /// RFC 9568 states, plus keepalived's FAULT and vipd's make-before-break `Resigning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -326,6 +328,12 @@ impl RouterConfig {
 /// smallest interval v3 can express (1 centisecond).
 const MIN_PERIOD: Duration = Duration::from_millis(10);
 
+/// After answering a lower-priority Master, announce once more this long after. Two
+/// equal-priority Backups time out within a millisecond of each other (same Skew_Time) and both
+/// announce; the one that then yields must not have the last word in the clients' ARP caches
+/// (seen in the namespace lab). The follow-up covers a claimant whose announcement was delayed.
+pub const REASSERT_FOLLOW_UP: Duration = Duration::from_millis(150);
+
 /// Upper bound on timer expiries handled in one `handle_timeout` call. Each expiry moves its
 /// deadline past `now`, so real calls need at most a handful; this only bounds a logic error.
 const MAX_EXPIRIES_PER_CALL: usize = 64;
@@ -393,16 +401,16 @@ pub struct Router {
     effective_priority: u8,
     /// RFC 9568 section 6.1 Master_Adver_Interval: ours at start, then the Master's (v3).
     master_adver_interval: Duration,
-    master_down_deadline: Option<Instant>,
-    adver_deadline: Option<Instant>,
-    announce_deadline: Option<Instant>,
+    /// Every running protocol timer (see [`Timer`]).
+    timers: TimerTable,
     /// The Announce at `announce_repeat_after` is still due (the next one is a refresh).
     announce_repeat_pending: bool,
     /// When the current Master term began (anchor of `announce_repeat_after`).
     master_since: Option<Instant>,
     /// Last time we announced because of a competing Master (or became Master): rate limit.
     last_reassert: Option<Instant>,
-    resign_deadline: Option<Instant>,
+    /// Which lower-priority Masters' claims still get an extra announcement in this window.
+    reassert_guard: ReassertGuard,
     last_advert_tx: Option<Instant>,
     peer_master: Option<MasterInfo>,
     actions: VecDeque<Action>,
@@ -423,13 +431,11 @@ impl Router {
             requested_priority: None,
             effective_priority,
             master_adver_interval,
-            master_down_deadline: None,
-            adver_deadline: None,
-            announce_deadline: None,
+            timers: TimerTable::default(),
             announce_repeat_pending: false,
             master_since: None,
             last_reassert: None,
-            resign_deadline: None,
+            reassert_guard: ReassertGuard::default(),
             last_advert_tx: None,
             peer_master: None,
             actions: VecDeque::new(),
@@ -492,13 +498,17 @@ impl Router {
     /// Earliest time at which [`Router::handle_timeout`] must be called; `None` when no timer
     /// runs (Initialize, Fault, stopped).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let timers: [Option<Instant>; 2] = match self.state {
-            State::Initialize | State::Fault => [None, None],
-            State::Backup => [self.master_down_deadline, None],
-            State::Master => [self.adver_deadline, self.announce_deadline],
-            State::Resigning => [self.adver_deadline, self.resign_deadline],
-        };
-        timers.into_iter().flatten().min()
+        self.timers.next().map(|(_, at)| at)
+    }
+
+    /// The timer that fires next, by name, and when: "what is the next deadline and why".
+    pub fn next_timer(&self) -> Option<(Timer, Instant)> {
+        self.timers.next()
+    }
+
+    /// Every protocol timer and its deadline (stopped timers are `None`).
+    pub fn timers(&self) -> &TimerTable {
+        &self.timers
     }
 
     /// RFC 9568 section 6.4.1 (Initialize): the owner (priority 255) becomes Master at once,
@@ -571,37 +581,48 @@ impl Router {
         }
     }
 
-    /// Fires every timer whose deadline is at or before `now`, earliest first.
+    /// Fires every timer whose deadline is at or before `now`, earliest first, each by name.
     pub fn handle_timeout(&mut self, now: Instant) {
         for _ in 0..MAX_EXPIRIES_PER_CALL {
-            let Some(deadline) = self.poll_timeout() else {
+            let Some((timer, deadline)) = self.timers.expired(now) else {
                 return;
             };
-            if deadline > now {
-                return;
+            self.timers.stop(timer);
+            self.fire(timer, deadline, now);
+        }
+    }
+
+    fn fire(&mut self, timer: Timer, deadline: Instant, now: Instant) {
+        match (timer, self.state) {
+            (Timer::MasterDown, State::Backup) => {
+                // RFC 9568 section 6.4.2: Master_Down_Timer fired.
+                self.become_master(now, "master down timer expired");
             }
-            match self.state {
-                State::Backup => {
-                    // RFC 9568 section 6.4.2: Master_Down_Timer fired.
-                    self.become_master(now, "master down timer expired");
-                }
-                State::Master if self.adver_deadline == Some(deadline) => {
-                    // RFC 9568 section 6.4.3: Adver_Timer fired: send and reset.
-                    self.send_advert(now, self.effective_priority);
-                    self.adver_deadline = next_on_grid(deadline, now, self.config.advert_interval);
-                }
-                State::Master => self.announce_timer_fired(now, deadline),
-                State::Resigning if self.resign_deadline == Some(deadline) => {
-                    self.finish_resign("resign wait expired without another Master's advert");
-                }
-                State::Resigning => {
-                    // Repeat the priority-0 advert until someone takes over: a single lost
-                    // packet would otherwise cost the Backups a full Master_Down_Interval.
-                    self.send_advert(now, 0);
-                    self.adver_deadline = next_on_grid(deadline, now, self.config.advert_interval);
-                }
-                State::Initialize | State::Fault => return,
+            (Timer::Adver, State::Master) => {
+                // RFC 9568 section 6.4.3: Adver_Timer fired: send and reset.
+                self.send_advert(now, self.effective_priority);
+                self.timers.set(
+                    Timer::Adver,
+                    next_on_grid(deadline, now, self.config.advert_interval),
+                );
             }
+            (Timer::Adver, State::Resigning) => {
+                // Repeat the priority-0 advert until someone takes over: a single lost packet
+                // would otherwise cost the Backups a full Master_Down_Interval.
+                self.send_advert(now, 0);
+                self.timers.set(
+                    Timer::Adver,
+                    next_on_grid(deadline, now, self.config.advert_interval),
+                );
+            }
+            (Timer::Announce, State::Master) => self.announce_timer_fired(now, deadline),
+            (Timer::ReassertFollowUp, State::Master) => self.announce(),
+            (Timer::ResignWait, State::Resigning) => {
+                self.finish_resign("resign wait expired without another Master's advert");
+            }
+            // A timer left running in a state it does not belong to (every transition stops
+            // them, so this is unreachable by design): firing it is a no-op.
+            _ => {}
         }
     }
 
@@ -633,7 +654,7 @@ impl Router {
                 self.transition(State::Fault, "tracked check failed (fault) while Master");
             }
             (State::Backup, true) => {
-                self.master_down_deadline = None;
+                self.timers.stop(Timer::MasterDown);
                 self.transition(State::Fault, "tracked check failed (fault) while Backup");
             }
             (State::Fault, false) => {
@@ -663,7 +684,7 @@ impl Router {
         match self.state {
             State::Initialize => self.stopped = true,
             State::Backup | State::Fault => {
-                self.master_down_deadline = None;
+                self.timers.stop(Timer::MasterDown);
                 self.transition(State::Initialize, "shutdown");
                 self.stopped = true;
             }
@@ -675,16 +696,13 @@ impl Router {
                     "shutdown: resigning, VIPs kept until a new Master is seen",
                 );
                 match after(now, self.config.resign_wait) {
-                    Some(deadline) if !self.config.resign_wait.is_zero() => {
-                        self.resign_deadline = Some(deadline);
-                        self.adver_deadline =
-                            after(now, self.config.advert_interval.max(MIN_PERIOD));
+                    Some(_) if self.config.resign_wait.is_zero() => {
+                        self.finish_resign("shutdown with resign_wait 0")
                     }
-                    Some(_) => self.finish_resign("shutdown with resign_wait 0"),
-                    // Unrepresentable deadline: wait only for another Master's advert.
-                    None => {
-                        self.adver_deadline =
-                            after(now, self.config.advert_interval.max(MIN_PERIOD));
+                    // `None` (unrepresentable): wait only for another Master's advert.
+                    deadline => {
+                        self.timers.set(Timer::ResignWait, deadline);
+                        self.restart_adver_timer(now);
                     }
                 }
             }
@@ -760,7 +778,7 @@ impl Router {
         }
         if self.state == State::Master {
             if !added.is_empty() {
-                self.actions.push_back(Action::Announce);
+                self.announce();
             }
             let content_changed = old_priority != self.effective_priority
                 || interval_changed
@@ -768,7 +786,7 @@ impl Router {
                 || !removed.is_empty();
             if content_changed {
                 self.send_advert(now, self.effective_priority);
-                self.adver_deadline = after(now, self.config.advert_interval.max(MIN_PERIOD));
+                self.restart_adver_timer(now);
             }
             if announce_changed {
                 self.schedule_announce_after_reload(now);
@@ -897,7 +915,7 @@ impl Router {
                 self.effective_priority,
                 self.master_adver_interval,
             );
-            self.master_down_deadline = after(now, skew);
+            self.timers.set(Timer::MasterDown, after(now, skew));
             return;
         }
         if !self.preempts() || adv.priority >= self.effective_priority {
@@ -918,7 +936,7 @@ impl Router {
             // "If the Priority in the ADVERTISEMENT is zero, then: Send an ADVERTISEMENT; Reset
             // the Adver_Timer" so Backups do not take over from us after Skew_Time.
             self.send_advert(now, self.effective_priority);
-            self.adver_deadline = after(now, self.config.advert_interval.max(MIN_PERIOD));
+            self.restart_adver_timer(now);
             return;
         }
         let ours = self.effective_priority;
@@ -943,25 +961,45 @@ impl Router {
             self.transition(State::Backup, reason);
         } else {
             // "Else: Discard ADVERTISEMENT" -- but another router believes it is Master, so
-            // clients may be using its MAC: re-assert at once (advert + Announce), at most once
-            // per advert interval so two confused Masters cannot ping-pong.
+            // clients may be using its MAC.
             self.counters.lower_priority_master_rx += 1;
             self.actions
                 .push_back(Action::Event(Event::LowerPriorityMaster {
                     from: src,
                     priority: adv.priority,
                 }));
-            let allowed = match self.last_reassert {
-                None => true,
-                Some(t) => now.saturating_duration_since(t) >= self.config.advert_interval,
-            };
-            if allowed {
-                self.last_reassert = Some(now);
-                self.send_advert(now, ours);
-                self.adver_deadline = after(now, self.config.advert_interval.max(MIN_PERIOD));
-                self.actions.push_back(Action::Announce);
-                self.counters.announces += 1;
-            }
+            self.reassert(now, src);
+        }
+    }
+
+    /// Answers a lower-priority router's claim to be Master.
+    ///
+    /// - At most once per advert interval (so two confused Masters cannot ping-pong): announce,
+    ///   then advertise and restart the Adver_Timer. The claimant announced before it
+    ///   advertised (the order of `become_master`), so our announcement lands after its one.
+    /// - Otherwise, within a per-peer budget ([`ReassertGuard`]): announce only. Around one
+    ///   take-over a yielding router can claim several times within a millisecond, and each
+    ///   claim follows its own gratuitous ARP; every one must be answered or clients stay on
+    ///   the node that yields.
+    /// - Once per burst, one more announcement [`REASSERT_FOLLOW_UP`] later, in case the
+    ///   claimant's announcement was delayed past ours.
+    fn reassert(&mut self, now: Instant, src: IpAddr) {
+        let interval = self.config.advert_interval;
+        let in_budget = self.reassert_guard.allow(src, now, interval);
+        let interval_passed = self
+            .last_reassert
+            .is_none_or(|t| now.saturating_duration_since(t) >= interval);
+        if interval_passed {
+            self.last_reassert = Some(now);
+            self.announce();
+            self.send_advert(now, self.effective_priority);
+            self.restart_adver_timer(now);
+        } else if in_budget {
+            self.announce();
+        }
+        if in_budget && self.timers.get(Timer::ReassertFollowUp).is_none() {
+            self.timers
+                .set(Timer::ReassertFollowUp, after(now, REASSERT_FOLLOW_UP));
         }
     }
 
@@ -971,7 +1009,7 @@ impl Router {
             self.effective_priority,
             self.master_adver_interval,
         );
-        self.master_down_deadline = after(now, mdi);
+        self.timers.set(Timer::MasterDown, after(now, mdi));
     }
 
     /// RFC 9568 section 6.4.1 Backup branch (also used when a fault clears).
@@ -984,42 +1022,61 @@ impl Router {
 
     /// RFC 9568 sections 6.4.1 / 6.4.2: send an ADVERTISEMENT, announce the addresses, start
     /// the Adver_Timer, transition to Master.
+    ///
+    /// Order (make-before-break on take-over): the VIPs are added and announced before our
+    /// advert goes out. A resigning Master drops its VIPs the moment it hears that advert; if
+    /// our gratuitous ARP came after it, clients would keep sending to a node that no longer
+    /// answers for as long as the netlink call took (seen as 100+ ms under load in the lab).
     fn become_master(&mut self, now: Instant, reason: &'static str) {
-        self.master_down_deadline = None;
+        self.timers.stop(Timer::MasterDown);
         self.transition(State::Master, reason);
         self.counters.master_transitions += 1;
-        self.send_advert(now, self.effective_priority);
         self.actions.push_back(Action::AddVips);
-        self.actions.push_back(Action::Announce);
-        self.counters.announces += 1;
+        self.announce();
+        self.send_advert(now, self.effective_priority);
         self.master_since = Some(now);
         self.last_reassert = Some(now);
-        self.adver_deadline = after(now, self.config.advert_interval.max(MIN_PERIOD));
+        self.restart_adver_timer(now);
         self.announce_repeat_pending = self.config.announce_repeat_after.is_some();
-        self.announce_deadline = match self.config.announce_repeat_after {
+        let announce_at = match self.config.announce_repeat_after {
             Some(d) => after(now, d),
             None => self
                 .config
                 .announce_refresh
                 .and_then(|r| after(now, r.max(MIN_PERIOD))),
         };
+        self.timers.set(Timer::Announce, announce_at);
     }
 
     fn announce_timer_fired(&mut self, now: Instant, deadline: Instant) {
-        self.actions.push_back(Action::Announce);
-        self.counters.announces += 1;
+        self.announce();
         self.announce_repeat_pending = false;
-        self.announce_deadline = self
+        let next = self
             .config
             .announce_refresh
             .and_then(|r| next_on_grid(deadline, now, r));
+        self.timers.set(Timer::Announce, next);
+    }
+
+    /// Queues one gratuitous ARP / unsolicited NA burst for every VIP.
+    fn announce(&mut self) {
+        self.actions.push_back(Action::Announce);
+        self.counters.announces += 1;
+    }
+
+    /// "Reset the Adver_Timer to Advertisement_Interval" (RFC 9568 section 6.4.3).
+    fn restart_adver_timer(&mut self, now: Instant) {
+        self.timers.set(
+            Timer::Adver,
+            after(now, self.config.advert_interval.max(MIN_PERIOD)),
+        );
     }
 
     /// After a reload changed the announce settings: a pending repeat is re-anchored at the
     /// start of the Master term; otherwise the refresh restarts from now.
     fn schedule_announce_after_reload(&mut self, now: Instant) {
         let since = self.master_since.unwrap_or(now);
-        self.announce_deadline = match (
+        let announce_at = match (
             self.announce_repeat_pending,
             self.config.announce_repeat_after,
         ) {
@@ -1031,19 +1088,21 @@ impl Router {
                     .and_then(|r| after(now, r.max(MIN_PERIOD)))
             }
         };
+        self.timers.set(Timer::Announce, announce_at);
     }
 
     fn finish_resign(&mut self, reason: &'static str) {
         self.actions.push_back(Action::RemoveVips);
         self.clear_master_timers();
-        self.resign_deadline = None;
+        self.timers.stop_all();
         self.transition(State::Initialize, reason);
         self.stopped = true;
     }
 
     fn clear_master_timers(&mut self) {
-        self.adver_deadline = None;
-        self.announce_deadline = None;
+        self.timers.stop(Timer::Adver);
+        self.timers.stop(Timer::Announce);
+        self.timers.stop(Timer::ReassertFollowUp);
         self.announce_repeat_pending = false;
         self.master_since = None;
     }
@@ -1055,7 +1114,7 @@ impl Router {
         self.effective_priority = new;
         if self.state == State::Master {
             self.send_advert(now, new);
-            self.adver_deadline = after(now, self.config.advert_interval.max(MIN_PERIOD));
+            self.restart_adver_timer(now);
         }
     }
 

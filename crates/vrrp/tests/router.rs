@@ -6,10 +6,11 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use vipd_vrrp::router::{drop_reason, ReconfigureError};
+use vipd_vrrp::reassert;
+use vipd_vrrp::router::{drop_reason, ReconfigureError, REASSERT_FOLLOW_UP};
 use vipd_vrrp::{
     Action, Advertisement, Auth, ChecksumForm, Event, Received, Router, RouterConfig, SourceFilter,
-    State, TtlPolicy, Version,
+    State, Timer, TtlPolicy, Version,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -141,9 +142,9 @@ fn rfc9568_6_4_1_priority_255_sends_advert_announces_and_becomes_master_at_start
                 to: State::Master,
                 reason: "startup as address owner (priority 255)",
             }),
-            Action::Send(adv(255, 100)),
             Action::AddVips,
             Action::Announce,
+            Action::Send(adv(255, 100)),
         ]
     );
     assert_eq!(r.state(), State::Master);
@@ -195,9 +196,9 @@ fn rfc9568_6_4_2_master_down_timer_expiry_sends_advert_announces_and_becomes_mas
     assert_eq!(
         non_events(&actions),
         vec![
-            Action::Send(adv(40, 100)),
             Action::AddVips,
-            Action::Announce
+            Action::Announce,
+            Action::Send(adv(40, 100)),
         ]
     );
     assert_eq!(r.poll_timeout(), Some(deadline + SEC));
@@ -399,7 +400,7 @@ fn ipv6_tie_break_compares_link_local_addresses_numerically() {
 }
 
 #[test]
-fn lower_priority_master_makes_master_reassert_with_advert_and_announce() {
+fn lower_priority_master_makes_master_reassert_with_announce_then_advert() {
     let t0 = Instant::now();
     let (mut r, tm) = master(100, t0);
     let t = tm + 2 * SEC;
@@ -411,37 +412,80 @@ fn lower_priority_master_makes_master_reassert_with_advert_and_announce() {
                 from: ip("192.0.2.20"),
                 priority: 50
             }),
-            Action::Send(adv(100, 100)),
             Action::Announce,
+            Action::Send(adv(100, 100)),
         ]
     );
     assert_eq!(
-        r.poll_timeout(),
+        r.timers().get(Timer::Adver),
         Some(t + SEC),
         "adver timer reset by the re-assert"
+    );
+    assert_eq!(
+        r.next_timer(),
+        Some((Timer::ReassertFollowUp, t + REASSERT_FOLLOW_UP))
     );
     assert_eq!(r.counters().lower_priority_master_rx, 1);
 }
 
 #[test]
-fn reassert_is_rate_limited_to_once_per_advert_interval() {
+fn reassert_follow_up_announces_once_150_ms_later() {
     let t0 = Instant::now();
     let (mut r, tm) = master(100, t0);
     let t = tm + 2 * SEC;
     r.handle_advert(t, rx("192.0.2.20", &adv(50, 100)));
     drain(&mut r);
-    r.handle_advert(t + 999 * MS, rx("192.0.2.20", &adv(50, 100)));
+    r.handle_timeout(t + REASSERT_FOLLOW_UP - MS);
+    assert_eq!(drain(&mut r), vec![]);
+    r.handle_timeout(t + REASSERT_FOLLOW_UP);
+    assert_eq!(drain(&mut r), vec![Action::Announce]);
+    assert_eq!(r.timers().get(Timer::ReassertFollowUp), None);
+    assert_eq!(r.next_timer(), Some((Timer::Adver, t + SEC)));
+}
+
+#[test]
+fn reassert_advert_is_rate_limited_to_once_per_interval_and_extra_claims_get_an_announce() {
+    let t0 = Instant::now();
+    let (mut r, tm) = master(100, t0);
+    let t = tm + 2 * SEC;
+    let claim = |r: &mut Router, at: Instant| {
+        r.handle_advert(at, rx("192.0.2.20", &adv(50, 100)));
+        non_events(&drain(r))
+    };
     assert_eq!(
-        drain(&mut r),
-        vec![Action::Event(Event::LowerPriorityMaster {
-            from: ip("192.0.2.20"),
-            priority: 50
-        })]
+        claim(&mut r, t),
+        vec![Action::Announce, Action::Send(adv(100, 100))]
     );
-    r.handle_advert(t + SEC, rx("192.0.2.20", &adv(50, 100)));
+    // Within the interval: announcements only, up to the per-peer budget
+    // (reassert::PER_WINDOW claims per window, the first one included).
+    for k in 1..u32::from(reassert::PER_WINDOW) {
+        assert_eq!(
+            claim(&mut r, t + k * MS),
+            vec![Action::Announce],
+            "claim {k}"
+        );
+    }
+    assert_eq!(claim(&mut r, t + 10 * MS), vec![], "budget spent");
+    // One interval after the first: advert and announcement again.
     assert_eq!(
-        non_events(&drain(&mut r)),
-        vec![Action::Send(adv(100, 100)), Action::Announce]
+        claim(&mut r, t + SEC),
+        vec![Action::Announce, Action::Send(adv(100, 100))]
+    );
+}
+
+#[test]
+fn stepping_down_stops_the_reassert_follow_up() {
+    let t0 = Instant::now();
+    let (mut r, tm) = master(100, t0);
+    let t = tm + 2 * SEC;
+    r.handle_advert(t, rx("192.0.2.20", &adv(50, 100)));
+    r.handle_advert(t + MS, rx("192.0.2.21", &adv(150, 100)));
+    drain(&mut r);
+    assert_eq!(r.state(), State::Backup);
+    assert_eq!(r.timers().get(Timer::ReassertFollowUp), None);
+    assert_eq!(
+        r.next_timer().map(|(timer, _)| timer),
+        Some(Timer::MasterDown)
     );
 }
 
@@ -945,9 +989,9 @@ fn fault_cleared_on_the_owner_becomes_master_at_once() {
     assert_eq!(
         non_events(&drain(&mut r)),
         vec![
-            Action::Send(adv(255, 100)),
             Action::AddVips,
-            Action::Announce
+            Action::Announce,
+            Action::Send(adv(255, 100)),
         ]
     );
 }

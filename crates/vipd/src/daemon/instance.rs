@@ -24,18 +24,12 @@ use crate::net::netlink::{AddressEvent, AddressEventKind, VipManager};
 use crate::net::socket::{Family, SocketConfig, VrrpSocket};
 use crate::net::timer::DeadlineTimer;
 
-use super::reassert::ReassertGuard;
 use super::status::{InstanceStatus, RateLimiter};
 
 /// Largest VRRP payload we accept: 255 IPv6 addresses plus the header (RFC 9568 5.2.5).
 const MAX_PAYLOAD: usize = 8 + 255 * 16 + 8;
 /// Pause after a receive error so a downed link cannot make the loop spin.
 const RECV_ERROR_PAUSE: Duration = Duration::from_millis(100);
-/// After hearing a lower-priority Master, announce at once and once more this long after. Two
-/// equal-priority Backups time out within a millisecond of each other (same Skew_Time) and both
-/// announce; the one that then yields must not have the last word in the clients' ARP caches
-/// (seen in the namespace lab). The follow-up covers a peer whose announcement was delayed.
-const REASSERT_FOLLOW_UP: Duration = Duration::from_millis(150);
 
 /// What the daemon can ask of a running instance.
 #[derive(Debug)]
@@ -176,12 +170,6 @@ pub struct Instance {
     resign_reply: Option<oneshot::Sender<String>>,
     /// Health tracking's last verdict, reapplied when the router is rebuilt.
     priority: Priority,
-    /// A pending follow-up announce after a lower-priority Master was heard.
-    reassert_at: Option<tokio::time::Instant>,
-    /// An announce owed right now because a lower-priority Master was heard.
-    reassert_now: bool,
-    /// Which claims of other Masters get a re-announce (see reassert.rs).
-    reassert: ReassertGuard,
     /// Reused for every advert sent (MAX_PAYLOAD bytes).
     send_buf: Vec<u8>,
     /// Reused for the actions of each drain.
@@ -261,9 +249,6 @@ impl Instance {
             resigned: false,
             resign_reply: None,
             priority: initial,
-            reassert_at: None,
-            reassert_now: false,
-            reassert: ReassertGuard::default(),
             send_buf: vec![0u8; MAX_PAYLOAD],
             actions: Vec::new(),
         };
@@ -335,14 +320,6 @@ impl Instance {
                     None => { commands_open = false; self.router.shutdown(Instant::now()); }
                 },
                 event = recv_event(&mut address_events) => self.on_address_event(event),
-                () = sleep_deadline_tokio(self.reassert_at) => {
-                    self.reassert_at = None;
-                    if self.router.state() == State::Master && self.holding {
-                        for vip in self.router.config().vips.clone() {
-                            self.announce_one(vip);
-                        }
-                    }
-                }
             }
             self.drain().await;
             if self.router.is_stopped() {
@@ -494,7 +471,8 @@ impl Instance {
         }
     }
 
-    /// Carries out every queued action, in order.
+    /// Carries out every queued action, in the order the router queued them (the router puts
+    /// announcements before adverts where it matters: see `Router::become_master`).
     async fn drain(&mut self) {
         for vip in std::mem::take(&mut self.pending_repair) {
             self.add_vip(vip).await;
@@ -503,19 +481,6 @@ impl Instance {
         let mut actions = std::mem::take(&mut self.actions);
         while let Some(action) = self.router.poll_action() {
             actions.push(action);
-        }
-        // Make-before-break on takeover: when this batch takes the VIPs, add and announce them
-        // before our advert goes out. A resigning Master drops the VIPs the moment it hears that
-        // advert; if our gratuitous ARP came after it, clients would keep sending to a node that
-        // no longer answers for as long as our netlink call took (seen as 100+ ms under load).
-        // The same holds for any batch that announces (a re-assert sends an advert and
-        // announces): every advert a peer hears from us then follows our announcement, so a
-        // peer that re-announces on hearing it always has the last word.
-        if actions
-            .iter()
-            .any(|a| matches!(a, Action::AddVips | Action::Announce))
-        {
-            actions.sort_by_key(|a| matches!(a, Action::Send(_)));
         }
         for action in actions.drain(..) {
             match action {
@@ -550,14 +515,6 @@ impl Instance {
             }
         }
         self.actions = actions;
-        if std::mem::take(&mut self.reassert_now)
-            && self.router.state() == State::Master
-            && self.holding
-        {
-            for vip in self.router.config().vips.clone() {
-                self.announce_one(vip);
-            }
-        }
         self.publish();
     }
 
@@ -694,18 +651,7 @@ impl Instance {
                 }
             }
             Event::LowerPriorityMaster { from, priority } => {
-                // The other node announced before it advertised (see drain), so announcing now
-                // puts clients back on us after its announcement. A few times per advert
-                // interval per peer, plus one follow-up in case its announcement was delayed.
-                if self
-                    .reassert
-                    .allow(from, Instant::now(), self.config.advert_interval)
-                {
-                    self.reassert_now = true;
-                    if self.reassert_at.is_none() {
-                        self.reassert_at = Some(tokio::time::Instant::now() + REASSERT_FOLLOW_UP);
-                    }
-                }
+                // The router has already queued the re-assertion (Router::reassert).
                 if self.limiter.allow("lower_priority_master") {
                     tracing::warn!(
                         instance = %name,
@@ -751,13 +697,6 @@ async fn wait_deadline(timer: Option<&mut DeadlineTimer>, deadline: Option<Insta
 async fn sleep_deadline(deadline: Option<Instant>) {
     match deadline {
         Some(d) => sleep_until(tokio::time::Instant::from_std(d)).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_deadline_tokio(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
