@@ -5,11 +5,15 @@
 //! - [`probe`]: the client-side outage prober.
 //! - [`keepalived`]: keepalived configs rendered the way OpenShift renders them, and runners.
 //! - [`vipd`]: vipd configs for lab nodes, and runners.
+//! - [`holders`]: who holds a VIP over time, sampled in the background.
+//! - [`capture`]: tcpdump in a namespace; VRRP adverts, gratuitous ARPs / NAs read from it.
 //!
 //! Everything here needs root; every namespace is removed when the [`Lab`] is dropped, and
 //! leftovers of killed runs are removed by the next [`Lab::new`].
 
+pub mod capture;
 pub mod cmd;
+pub mod holders;
 pub mod host;
 pub mod probe;
 pub mod topology;
