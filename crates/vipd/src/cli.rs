@@ -38,6 +38,12 @@ enum Command {
         /// Log filter, e.g. `info` or `vipd=debug`; overrides RUST_LOG. Default: info.
         #[arg(long)]
         log_level: Option<String>,
+        /// Give VIPs this valid lifetime in seconds, renewed while held, instead of forever: a
+        /// vipd killed without SIGTERM (SIGKILL, OOM, `podman kube down` of podman 4.3) leaves
+        /// no VIP behind for longer. Keep it above the Master_Down_Interval (about 3.6 s at 1 s
+        /// adverts) so the next Master takes over before it runs out. Default: forever.
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(2..=86400))]
+        vip_lifetime: Option<u32>,
     },
     /// Validate the configuration and print what would run; exit 1 on any error.
     CheckConfig {
@@ -119,7 +125,16 @@ pub fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match cli.command {
-        Command::Run { config, log_level } => report(run(&config, log_level.as_deref())),
+        Command::Run {
+            config,
+            log_level,
+            vip_lifetime,
+        } => {
+            crate::net::netlink::set_vip_lifetime(
+                vip_lifetime.map(|s| std::time::Duration::from_secs(u64::from(s))),
+            );
+            report(run(&config, log_level.as_deref()))
+        }
         Command::CheckConfig { config } => check_config(&config),
         Command::Vrids {
             cluster_name,

@@ -14,9 +14,18 @@
 //!   leave it `tentative` or `dadfailed` and unusable.
 //! - deprecated: the node must never pick the VIP as the source of its own connections, or they
 //!   break when the VIP moves away (RFC 4862 5.5.4).
+//!
+//! With `vipd run --vip-lifetime SECONDS` ([`set_vip_lifetime`]) VIPs get that valid (IPv4: and
+//! preferred) lifetime instead of forever, and a task renews it every quarter of it for the VIPs
+//! this process holds. A vipd killed without SIGTERM (SIGKILL, an OOM kill, `podman kube down`
+//! of podman 4.3, which stops pods with a timeout of 0) cannot remove its VIPs; the kernel then
+//! does, once the lifetime runs out, instead of the node keeping them beside the new Master.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use rtnetlink::packet_core::NetlinkPayload;
@@ -36,6 +45,26 @@ const MAX_LABEL_LEN: usize = 15;
 const LIFETIME_FOREVER: u32 = u32::MAX;
 /// How many address events may wait for the daemon before the watcher drops new ones.
 const WATCH_QUEUE: usize = 256;
+
+/// VIP lifetime in seconds; 0 = forever (the default). See [`set_vip_lifetime`].
+static VIP_LIFETIME_SECS: AtomicU32 = AtomicU32::new(0);
+
+/// Gives VIPs added from now on a finite lifetime, renewed while held (`None`: forever). Call it
+/// before [`VipManager::new`]: the renewal task starts there.
+pub fn set_vip_lifetime(lifetime: Option<Duration>) {
+    let secs = lifetime.map_or(0, |d| {
+        u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX - 1)
+    });
+    VIP_LIFETIME_SECS.store(secs, Ordering::Relaxed);
+}
+
+/// The lifetime set by [`set_vip_lifetime`], if any.
+pub fn vip_lifetime() -> Option<Duration> {
+    match VIP_LIFETIME_SECS.load(Ordering::Relaxed) {
+        0 => None,
+        s => Some(Duration::from_secs(u64::from(s))),
+    }
+}
 
 /// An address appeared on or disappeared from an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +91,10 @@ pub struct VipManager {
     /// The kernel runs one dump per netlink socket at a time and answers a second one with
     /// EBUSY; instances share this socket, so their address listings take turns.
     dump: Arc<tokio::sync::Mutex<()>>,
+    /// With a lifetime: the (interface, VIP) pairs this process added and has not removed. The
+    /// renewal task holds the lock across each renewal and `remove` across each removal, so a
+    /// renewal can never re-create a VIP that was just removed.
+    held: Arc<tokio::sync::Mutex<HashSet<(u32, IpAddr)>>>,
 }
 
 /// The IPv4 label used if the kernel refuses [`VIP_LABEL`]: `<ifname>:vip`, or the interface
@@ -101,10 +134,31 @@ fn check_vip(vip: IpAddr) -> Result<(), NetError> {
 impl VipManager {
     /// Opens the rtnetlink connection. Must be called inside a tokio runtime.
     pub async fn new() -> Result<Self, NetError> {
-        Ok(VipManager {
+        let manager = VipManager {
             handle: iface::connect()?,
             dump: Arc::new(tokio::sync::Mutex::new(())),
-        })
+            held: Arc::new(tokio::sync::Mutex::new(HashSet::new())),
+        };
+        if let Some(lifetime) = vip_lifetime() {
+            let renewer = manager.clone();
+            tokio::spawn(async move { renewer.renew_forever(lifetime).await });
+        }
+        Ok(manager)
+    }
+
+    /// Renews the lifetime of every held VIP every quarter of it.
+    async fn renew_forever(self, lifetime: Duration) {
+        let mut tick = tokio::time::interval((lifetime / 4).max(Duration::from_millis(250)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let held = self.held.lock().await;
+            for &(ifindex, vip) in held.iter() {
+                if let Err(e) = self.put(ifindex, vip).await {
+                    tracing::warn!(%vip, "renewing the VIP's lifetime failed: {e}");
+                }
+            }
+        }
     }
 
     fn ifname(&self, ifindex: u32) -> String {
@@ -149,10 +203,22 @@ impl VipManager {
     /// which also repairs the flags and lifetimes of one added by someone else.
     pub async fn add(&self, ifindex: u32, vip: IpAddr) -> Result<(), NetError> {
         check_vip(vip)?;
+        if vip_lifetime().is_none() {
+            return self.put(ifindex, vip).await;
+        }
+        let mut held = self.held.lock().await;
+        self.put(ifindex, vip).await?;
+        held.insert((ifindex, vip));
+        Ok(())
+    }
+
+    /// Adds `vip`, or (with a lifetime, and always for IPv6) replaces it, renewing its lifetime.
+    async fn put(&self, ifindex: u32, vip: IpAddr) -> Result<(), NetError> {
         let ifname = self.ifname(ifindex);
         let prefix = host_prefix(vip);
         let op = format!("adding VIP {vip}/{prefix} to {ifname} (index {ifindex})");
-        if vip.is_ipv4() && self.present(ifindex, vip).await? {
+        let lifetime = VIP_LIFETIME_SECS.load(Ordering::Relaxed);
+        if vip.is_ipv4() && lifetime == 0 && self.present(ifindex, vip).await? {
             return Ok(());
         }
         let labels = match vip {
@@ -168,12 +234,23 @@ impl VipManager {
             let msg = request.message_mut();
             if let Some(label) = label {
                 msg.attributes.push(AddressAttribute::Label(label));
+                if lifetime != 0 {
+                    let mut lifetimes = CacheInfo::default();
+                    lifetimes.ifa_preferred = lifetime;
+                    lifetimes.ifa_valid = lifetime;
+                    msg.attributes.push(AddressAttribute::CacheInfo(lifetimes));
+                    request = request.replace();
+                }
             } else {
                 msg.attributes
                     .push(AddressAttribute::Flags(AddressFlags::Nodad));
                 let mut lifetimes = CacheInfo::default();
                 lifetimes.ifa_preferred = 0;
-                lifetimes.ifa_valid = LIFETIME_FOREVER;
+                lifetimes.ifa_valid = if lifetime == 0 {
+                    LIFETIME_FOREVER
+                } else {
+                    lifetime
+                };
                 msg.attributes.push(AddressAttribute::CacheInfo(lifetimes));
                 request = request.replace();
             }
@@ -197,6 +274,8 @@ impl VipManager {
     /// Removes `vip` from interface `ifindex`, whatever prefix length it was added with.
     /// Idempotent: an absent VIP is not an error.
     pub async fn remove(&self, ifindex: u32, vip: IpAddr) -> Result<(), NetError> {
+        let mut held = self.held.lock().await;
+        held.remove(&(ifindex, vip));
         for found in self.find(ifindex, vip).await? {
             // Delete exactly what the kernel listed: it matches IPv4 deletions on prefix length
             // and label too, so a hand-built message could miss an address added differently.
