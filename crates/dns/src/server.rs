@@ -94,41 +94,46 @@ pub struct ClientNet {
     prefix: u8,
 }
 
-impl ClientNet {
-    /// The address with every bit after the prefix cleared.
-    fn network(&self) -> IpAddr {
-        match self.addr {
-            IpAddr::V4(v4) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                IpAddr::V4((u32::from(v4) & mask).into())
-            }
-            IpAddr::V6(v6) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                IpAddr::V6((u128::from(v6) & mask).into())
-            }
+/// The network address of `addr/prefix_len`: every bit after the prefix cleared. A prefix
+/// longer than the family's width is a host route. The one home of prefix masking: the allow
+/// list here, and the daemon's interface detection and configuration, call it.
+pub fn network_of(addr: IpAddr, prefix_len: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix_len.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix_len.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
         }
     }
+}
 
+impl ClientNet {
+    /// The network address (host bits are zero: [`FromStr`] refuses anything else).
+    pub fn network(&self) -> IpAddr {
+        self.addr
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix
+    }
+
+    /// True when `ip` is inside this network; an IPv4-mapped IPv6 client counts as IPv4.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4() && network_of(ip, self.prefix) == self.addr
+    }
+}
+
+impl std::fmt::Display for ClientNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -164,12 +169,11 @@ impl FromStr for ClientNet {
         if prefix > max {
             return Err(fail("prefix longer than the address"));
         }
-        let net = ClientNet { addr, prefix };
         // "192.0.2.1/24" is most likely a typo for a host or for the network; refuse to guess.
-        if net.network() != addr {
+        if network_of(addr, prefix) != addr {
             return Err(fail("host bits are set after the prefix"));
         }
-        Ok(net)
+        Ok(ClientNet { addr, prefix })
     }
 }
 

@@ -27,6 +27,9 @@ use std::time::Duration;
 
 use vipd_vrrp::{Auth, ChecksumForm, RouterConfig, SourceFilter, TtlPolicy, Version};
 
+/// A client network of `[dns] allow` (`192.0.2.0/24`, `2001:db8::/32`; host bits zero).
+pub use vipd_dns::server::ClientNet;
+
 pub use duration::{format_duration, parse_duration};
 pub use role::Role;
 
@@ -70,29 +73,7 @@ pub struct Config {
 }
 
 /// IP address family of an instance (all its VIPs share one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
-
-impl Family {
-    pub fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::Ipv4 => "IPv4",
-            Family::Ipv6 => "IPv6",
-        })
-    }
-}
+pub use vipd_vrrp::AddressFamily as Family;
 
 /// Where an instance's VRID came from (shown by `vipd check-config`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +216,7 @@ pub struct DnsConfig {
     /// Addresses for `*.apps.<cd>`, from `ingress_vips` or the `ingress_instances`.
     pub ingress_vips: Vec<IpAddr>,
     /// `allow`: client networks answered; empty = everyone.
-    pub allow: Vec<Cidr>,
+    pub allow: Vec<ClientNet>,
     /// `[[dns.node]]`: node names and their addresses (A/AAAA and PTR).
     pub nodes: Vec<DnsNode>,
 }
@@ -246,78 +227,6 @@ pub struct DnsNode {
     /// Short host name (one DNS label, lower case), served as `<name>` and `<name>.<cd>`.
     pub name: String,
     pub addresses: Vec<IpAddr>,
-}
-
-/// An address prefix such as `192.0.2.0/24` or `2001:db8::/32` (host bits must be zero).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Cidr {
-    pub network: IpAddr,
-    pub prefix_len: u8,
-}
-
-impl Cidr {
-    /// Parses `address/prefix`; a bare address is a host prefix (/32 or /128).
-    pub fn parse(text: &str) -> Result<Cidr, String> {
-        let (addr_text, prefix_text) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
-        };
-        let network: IpAddr = addr_text
-            .parse()
-            .map_err(|_| format!("{addr_text:?} is not an IP address"))?;
-        let max = match network {
-            IpAddr::V4(_) => 32u8,
-            IpAddr::V6(_) => 128u8,
-        };
-        let prefix_len = match prefix_text {
-            None => max,
-            Some(p) => match p.parse::<u8>() {
-                Ok(n) if n <= max => n,
-                _ => return Err(format!("prefix length {p:?} is not a number in 0..={max}")),
-            },
-        };
-        let cidr = Cidr {
-            network,
-            prefix_len,
-        };
-        if cidr.mask(network) != network {
-            return Err(format!(
-                "{text} has host bits set; the network is {}/{prefix_len}",
-                cidr.mask(network)
-            ));
-        }
-        Ok(cidr)
-    }
-
-    /// True when `addr` is inside this prefix (never across families).
-    pub fn contains(&self, addr: &IpAddr) -> bool {
-        Family::of(addr) == Family::of(&self.network) && self.mask(*addr) == self.network
-    }
-
-    fn mask(&self, addr: IpAddr) -> IpAddr {
-        match addr {
-            IpAddr::V4(a) => {
-                let bits = u32::from(a);
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix_len))
-                    .unwrap_or(0);
-                IpAddr::V4((bits & mask).into())
-            }
-            IpAddr::V6(a) => {
-                let bits = u128::from(a);
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix_len))
-                    .unwrap_or(0);
-                IpAddr::V6((bits & mask).into())
-            }
-        }
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix_len)
-    }
 }
 
 /// `[handoff]`: when the bootstrap resigns its API VIP (openshift.md section 3). The decision

@@ -492,6 +492,12 @@ async fn start_instance(
     priority: Priority,
 ) -> anyhow::Result<InstanceHandle> {
     let placement = instance::place(&config, all_vips).await?;
+    // The validator has checked every key; this is the protocol core's own statement of what
+    // it needs, now that the source address is known (a refusal here is a validator gap).
+    config
+        .router_config(placement.source)
+        .check()
+        .with_context(|| format!("instance {:?}: cannot run this virtual router", config.name))?;
     tracing::info!(
         instance = %config.name,
         vrid = config.vrid,

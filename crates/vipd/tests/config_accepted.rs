@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vipd::config::{Cidr, Config, Family, TrackConfig, VridSource};
+use vipd::config::{ClientNet, Config, Family, TrackConfig, VridSource};
 use vipd_vrrp::{Auth, ChecksumForm, TtlPolicy, Version};
 
 fn repo_file(relative: &str) -> PathBuf {
@@ -191,11 +191,10 @@ fn ipv6_config_uses_v3_with_the_pseudo_header() {
     assert_eq!(dns.api_vips, ips(&["2001:db8::5"]));
     assert_eq!(
         dns.allow,
-        vec![Cidr {
-            network: ip("2001:db8::"),
-            prefix_len: 32
-        }]
+        vec!["2001:db8::/32".parse::<ClientNet>().unwrap()]
     );
+    assert_eq!(dns.allow[0].network(), ip("2001:db8::"));
+    assert_eq!(dns.allow[0].prefix_len(), 32);
 }
 
 #[test]
@@ -296,15 +295,16 @@ fn router_config_carries_the_resolved_values() {
 }
 
 #[test]
-fn cidr_contains_only_its_own_family() {
-    let net = Cidr::parse("192.0.2.0/24").unwrap();
-    assert!(net.contains(&ip("192.0.2.77")));
-    assert!(!net.contains(&ip("198.51.100.1")));
-    assert!(!net.contains(&ip("2001:db8::1")));
-    assert_eq!(
-        Cidr::parse("192.0.2.1/24"),
-        Err("192.0.2.1/24 has host bits set; the network is 192.0.2.0/24".to_owned())
-    );
+fn dns_allow_networks_contain_only_their_own_family() {
+    let config = Config::parse(
+        "cluster_name = \"ostest\"\nbase_domain = \"example.com\"\napi_vips = [\"192.0.2.5\"]\ningress_vips = [\"192.0.2.10\"]\n[dns]\nallow = [\"192.0.2.0/24\"]\n",
+        "/etc/vipd/vipd.toml",
+    )
+    .unwrap();
+    let net = config.dns.unwrap().allow[0];
+    assert!(net.contains(ip("192.0.2.77")));
+    assert!(!net.contains(ip("198.51.100.1")));
+    assert!(!net.contains(ip("2001:db8::1")));
 }
 
 #[test]

@@ -691,3 +691,18 @@ accept_from = ["192.0.2.5", "2001:db8::9", "192.0.2.12", "192.0.2.11", "bootstra
         "{errors:#?}"
     );
 }
+
+#[test]
+fn dns_allow_with_host_bits_set_is_refused_with_what_is_accepted() {
+    let text = r#"cluster_name = "ostest"
+base_domain = "example.com"
+api_vips = ["192.0.2.5"]
+ingress_vips = ["192.0.2.10"]
+[dns]
+allow = ["192.0.2.1/24"]
+"#;
+    assert_eq!(
+        refusals(text),
+        ["/etc/vipd/vipd.toml:6:10: dns: allow: DNS `allow` entry \"192.0.2.1/24\" is not a network: host bits are set after the prefix (accepted: an IPv4 or IPv6 address with an optional /prefix, e.g. \"192.0.2.0/24\" or \"2001:db8::/32\")"]
+    );
+}

@@ -130,8 +130,8 @@ fn with_vrid(advert: &str, vrid: u8) -> Vec<u8> {
 #[test]
 fn ipv4_multicast_advert_arrives_with_source_group_ttl_and_payload() {
     let lab = Lab::new();
-    let rx_cfg = config(&lab.b, Family::V4, 93, B_V4, &[]);
-    let tx_cfg = config(&lab.a, Family::V4, 93, A_V4, &[]);
+    let rx_cfg = config(&lab.b, Family::Ipv4, 93, B_V4, &[]);
+    let tx_cfg = config(&lab.a, Family::Ipv4, 93, A_V4, &[]);
     let (packet, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
         send_vrrp(tx_cfg, vec![(hex(ADVERT_V4_VRID93), ip("224.0.0.18"))])
     });
@@ -152,8 +152,8 @@ fn ipv4_multicast_advert_arrives_with_source_group_ttl_and_payload() {
 fn ipv6_multicast_advert_arrives_from_the_link_local_with_hop_limit_255() {
     let lab = Lab::new();
     // A global source is configured: IPv6 adverts must still leave from the link-local.
-    let rx_cfg = config(&lab.b, Family::V6, 51, B_V6, &[]);
-    let tx_cfg = config(&lab.a, Family::V6, 51, A_V6, &[]);
+    let rx_cfg = config(&lab.b, Family::Ipv6, 51, B_V6, &[]);
+    let tx_cfg = config(&lab.a, Family::Ipv6, 51, A_V6, &[]);
     let (packet, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
         send_vrrp(tx_cfg, vec![(hex(ADVERT_V6_VRID51), ip("ff02::12"))])
     });
@@ -173,8 +173,8 @@ fn ipv6_multicast_advert_arrives_from_the_link_local_with_hop_limit_255() {
 #[test]
 fn ipv4_unicast_advert_arrives_addressed_to_the_peer_with_ttl_255() {
     let lab = Lab::new();
-    let rx_cfg = config(&lab.b, Family::V4, 93, B_V4, &[A_V4]);
-    let tx_cfg = config(&lab.a, Family::V4, 93, A_V4, &[B_V4]);
+    let rx_cfg = config(&lab.b, Family::Ipv4, 93, B_V4, &[A_V4]);
+    let tx_cfg = config(&lab.a, Family::Ipv4, 93, A_V4, &[B_V4]);
     let (packet, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
         send_vrrp(tx_cfg, vec![(hex(ADVERT_V4_VRID93), ip(B_V4))])
     });
@@ -188,8 +188,8 @@ fn ipv4_unicast_advert_arrives_addressed_to_the_peer_with_ttl_255() {
 #[test]
 fn ipv6_unicast_advert_arrives_addressed_to_the_peer_with_hop_limit_255() {
     let lab = Lab::new();
-    let rx_cfg = config(&lab.b, Family::V6, 51, B_V6, &[A_V6]);
-    let tx_cfg = config(&lab.a, Family::V6, 51, A_V6, &[B_V6]);
+    let rx_cfg = config(&lab.b, Family::Ipv6, 51, B_V6, &[A_V6]);
+    let tx_cfg = config(&lab.a, Family::Ipv6, 51, A_V6, &[B_V6]);
     let (packet, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
         send_vrrp(tx_cfg, vec![(hex(ADVERT_V6_VRID51), ip(B_V6))])
     });
@@ -203,9 +203,9 @@ fn ipv6_unicast_advert_arrives_addressed_to_the_peer_with_hop_limit_255() {
 #[test]
 fn a_unicast_socket_ignores_the_group_joined_by_another_instance() {
     let lab = Lab::new();
-    let unicast = config(&lab.b, Family::V4, 93, B_V4, &[A_V4]);
-    let multicast = config(&lab.b, Family::V4, 93, B_V4, &[]);
-    let tx_cfg = config(&lab.a, Family::V4, 93, A_V4, &[]);
+    let unicast = config(&lab.b, Family::Ipv4, 93, B_V4, &[A_V4]);
+    let multicast = config(&lab.b, Family::Ipv4, 93, B_V4, &[]);
+    let tx_cfg = config(&lab.a, Family::Ipv4, 93, A_V4, &[]);
     let (packet, _) = receive_beside(&lab.b, unicast, Some(multicast), &lab.a, || {
         send_vrrp(
             tx_cfg,
@@ -221,8 +221,8 @@ fn a_unicast_socket_ignores_the_group_joined_by_another_instance() {
 #[test]
 fn ipv4_filter_drops_adverts_of_other_vrids() {
     let lab = Lab::new();
-    let rx_cfg = config(&lab.b, Family::V4, 93, B_V4, &[]);
-    let tx_cfg = config(&lab.a, Family::V4, 94, A_V4, &[]);
+    let rx_cfg = config(&lab.b, Family::Ipv4, 93, B_V4, &[]);
+    let tx_cfg = config(&lab.a, Family::Ipv4, 94, A_V4, &[]);
     let (_, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
         send_vrrp(
             tx_cfg,
@@ -240,8 +240,8 @@ fn ipv4_filter_drops_adverts_of_other_vrids() {
 fn ipv4_adverts_of_other_vrids_do_reach_a_socket_for_that_vrid() {
     // Counterpart of the test above: the VRID 94 advert is on the wire, only filtered.
     let lab = Lab::new();
-    let rx_cfg = config(&lab.b, Family::V4, 94, B_V4, &[]);
-    let tx_cfg = config(&lab.a, Family::V4, 94, A_V4, &[]);
+    let rx_cfg = config(&lab.b, Family::Ipv4, 94, B_V4, &[]);
+    let tx_cfg = config(&lab.a, Family::Ipv4, 94, A_V4, &[]);
     let (_, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
         send_vrrp(
             tx_cfg,
@@ -254,8 +254,8 @@ fn ipv4_adverts_of_other_vrids_do_reach_a_socket_for_that_vrid() {
 #[test]
 fn ipv6_filter_drops_adverts_of_other_vrids() {
     let lab = Lab::new();
-    let rx_cfg = config(&lab.b, Family::V6, 51, B_V6, &[]);
-    let tx_cfg = config(&lab.a, Family::V6, 51, A_V6, &[]);
+    let rx_cfg = config(&lab.b, Family::Ipv6, 51, B_V6, &[]);
+    let tx_cfg = config(&lab.a, Family::Ipv6, 51, A_V6, &[]);
     let (_, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
         send_vrrp(
             tx_cfg,
@@ -271,7 +271,7 @@ fn ipv6_filter_drops_adverts_of_other_vrids() {
 #[test]
 fn ipv4_filter_finds_the_vrid_behind_header_options() {
     let lab = Lab::new();
-    let rx_cfg = config(&lab.b, Family::V4, 93, B_V4, &[]);
+    let rx_cfg = config(&lab.b, Family::Ipv4, 93, B_V4, &[]);
     // NOP NOP NOP EOL: a 24-byte header, so the VRID is at offset 25, not 21.
     let options = [1, 1, 1, 0];
     let (packet, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
@@ -287,7 +287,7 @@ fn ipv4_filter_finds_the_vrid_behind_header_options() {
 #[test]
 fn ttl_is_reported_as_received() {
     let lab = Lab::new();
-    let rx_cfg = config(&lab.b, Family::V4, 93, B_V4, &[]);
+    let rx_cfg = config(&lab.b, Family::Ipv4, 93, B_V4, &[]);
     let (packet, _) = receive_while(&lab.b, rx_cfg, &lab.a, || {
         send_raw_v4(&[ipv4_datagram(A_V4, 64, &[], &hex(ADVERT_V4_VRID93))])
     });
@@ -306,7 +306,7 @@ fn packets_from_our_own_source_address_are_skipped() {
         "net.ipv4.conf.vb.rp_filter=0",
         "net.ipv4.conf.all.rp_filter=0",
     ]);
-    let rx_cfg = config(&lab.b, Family::V4, 93, B_V4, &[]);
+    let rx_cfg = config(&lab.b, Family::Ipv4, 93, B_V4, &[]);
     let mut ours = hex(ADVERT_V4_VRID93);
     ours[2] = 200; // priority: tells the two adverts apart
     let (packet, payload) = receive_while(&lab.b, rx_cfg, &lab.a, || {
@@ -322,7 +322,7 @@ fn packets_from_our_own_source_address_are_skipped() {
 #[test]
 fn opening_with_a_source_that_is_not_local_names_interface_and_address() {
     let lab = Lab::new();
-    let cfg = config(&lab.a, Family::V4, 93, "192.0.2.99", &[]);
+    let cfg = config(&lab.a, Family::Ipv4, 93, "192.0.2.99", &[]);
     let err = lab
         .a
         .run(|| async move { VrrpSocket::open(&cfg).unwrap_err().to_string() });
@@ -337,7 +337,7 @@ fn opening_with_a_source_that_is_not_local_names_interface_and_address() {
 #[test]
 fn sending_to_an_address_of_the_other_family_is_refused() {
     let lab = Lab::new();
-    let cfg = config(&lab.a, Family::V4, 93, A_V4, &[]);
+    let cfg = config(&lab.a, Family::Ipv4, 93, A_V4, &[]);
     let err = lab.a.run(|| async move {
         let socket = VrrpSocket::open(&cfg).unwrap();
         socket

@@ -18,7 +18,7 @@ pub mod timer_table;
 pub mod timers;
 pub mod vrid;
 
-pub use packet::{Advertisement, Auth, ChecksumForm, ParseError, Version};
+pub use packet::{AddressFamily, Advertisement, Auth, ChecksumForm, ParseError, Version};
 pub use router::{
     Action, Counters, Event, MasterInfo, Received, Router, RouterConfig, SourceFilter, State,
     TtlPolicy,

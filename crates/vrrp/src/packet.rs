@@ -110,7 +110,8 @@ impl fmt::Display for Version {
     }
 }
 
-/// Address family of the virtual addresses (taken from the IP source address on receive).
+/// IP address family: of an instance's VIPs and adverts, of a socket (the one definition the
+/// workspace uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AddressFamily {
     Ipv4,

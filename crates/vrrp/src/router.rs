@@ -282,21 +282,8 @@ impl RouterConfig {
         if self.priority == 0 {
             return Err(ConfigError::ZeroPriority);
         }
-        let ivl = self.advert_interval;
-        let interval_ok = match self.version {
-            Version::V3 => {
-                ivl >= Duration::from_millis(10)
-                    && ivl <= Duration::from_millis(40_950)
-                    && ivl.as_nanos() % 10_000_000 == 0
-            }
-            Version::V2 => {
-                ivl >= Duration::from_secs(1)
-                    && ivl <= Duration::from_secs(255)
-                    && ivl.subsec_nanos() == 0
-            }
-        };
-        if !interval_ok {
-            return Err(ConfigError::AdvertInterval(ivl));
+        if crate::timers::check_interval(self.version, self.advert_interval).is_err() {
+            return Err(ConfigError::AdvertInterval(self.advert_interval));
         }
         if self.version == Version::V2 && !self.primary_address.is_ipv4() {
             return Err(ConfigError::V2NeedsIpv4(self.primary_address));

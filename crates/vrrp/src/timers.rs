@@ -12,6 +12,35 @@ use crate::packet::Version;
 const NANOS_PER_CS: u128 = 10_000_000;
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
+/// The advertisement interval cannot be carried in the chosen version's wire field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IntervalError {
+    /// RFC 9568 section 5.2.7: 12 bits of centiseconds, and 0 is not an interval.
+    #[error(
+        "is not representable in VRRPv3; accepted multiples of 10ms from \"10ms\" to \"40.95s\""
+    )]
+    V3,
+    /// RFC 3768 section 5.3.7: 8 bits of whole seconds, and 0 is not an interval.
+    #[error("is not representable in VRRPv2; accepted whole seconds from \"1s\" to \"255s\"")]
+    V2,
+}
+
+/// Whether `interval` fits the Advertisement Interval field of `version`: v3 whole
+/// centiseconds 1..=4095 (10 ms to 40.95 s), v2 whole seconds 1..=255. The one home of this
+/// rule: the configuration validator and [`crate::RouterConfig::check`] both call it.
+pub fn check_interval(version: Version, interval: Duration) -> Result<(), IntervalError> {
+    let nanos = interval.as_nanos();
+    let (unit, max_units, err) = match version {
+        Version::V3 => (NANOS_PER_CS, 4095, IntervalError::V3),
+        Version::V2 => (NANOS_PER_SEC, 255, IntervalError::V2),
+    };
+    if nanos % unit == 0 && (1..=max_units).contains(&(nanos / unit)) {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
 /// Skew_Time for a router of `priority` (the *local* priority, not the Master's).
 ///
 /// - v3 (RFC 9568 section 6.1): `((256 - Priority) * Master_Adver_Interval) / 256`; it scales with

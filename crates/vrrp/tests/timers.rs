@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use vipd_vrrp::timers::{interval_from_cs, interval_to_cs, master_down_interval, skew_time};
+use vipd_vrrp::timers::{
+    check_interval, interval_from_cs, interval_to_cs, master_down_interval, skew_time,
+    IntervalError,
+};
 use vipd_vrrp::Version;
 
 const ONE_SECOND: Duration = Duration::from_secs(1);
@@ -154,4 +157,41 @@ fn interval_round_trips_through_centiseconds_for_every_field_value() {
     for cs in 0..=4095u16 {
         assert_eq!(interval_to_cs(interval_from_cs(cs)), cs);
     }
+}
+
+#[test]
+fn rfc9568_5_2_7_v3_interval_is_whole_centiseconds_from_10_ms_to_40_95_s() {
+    let ms = Duration::from_millis;
+    assert_eq!(check_interval(Version::V3, ms(10)), Ok(()));
+    assert_eq!(check_interval(Version::V3, ms(40_950)), Ok(()));
+    assert_eq!(check_interval(Version::V3, ms(15)), Err(IntervalError::V3));
+    assert_eq!(
+        check_interval(Version::V3, ms(40_960)),
+        Err(IntervalError::V3)
+    );
+    assert_eq!(
+        check_interval(Version::V3, Duration::ZERO),
+        Err(IntervalError::V3)
+    );
+}
+
+#[test]
+fn rfc3768_5_3_7_v2_interval_is_whole_seconds_from_1_to_255() {
+    assert_eq!(check_interval(Version::V2, ONE_SECOND), Ok(()));
+    assert_eq!(
+        check_interval(Version::V2, Duration::from_secs(255)),
+        Ok(())
+    );
+    assert_eq!(
+        check_interval(Version::V2, Duration::from_millis(1500)),
+        Err(IntervalError::V2)
+    );
+    assert_eq!(
+        check_interval(Version::V2, Duration::from_secs(256)),
+        Err(IntervalError::V2)
+    );
+    assert_eq!(
+        check_interval(Version::V2, Duration::ZERO),
+        Err(IntervalError::V2)
+    );
 }

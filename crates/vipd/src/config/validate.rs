@@ -13,7 +13,7 @@ use vipd_vrrp::{Auth, ChecksumForm, Version};
 
 use super::raw::{RawConfig, RawDns, S};
 use super::{
-    parse_duration, Cidr, Config, ConfigError, ControlConfig, Diagnostic, DnsConfig, DnsNode,
+    parse_duration, ClientNet, Config, ConfigError, ControlConfig, Diagnostic, DnsConfig, DnsNode,
     Family, HttpConfig, InstanceConfig, TrackConfig, VridSource,
 };
 use crate::health::CheckSpec;
@@ -318,7 +318,7 @@ impl Validator<'_> {
             }
             if let Some((first, _)) = vip_spans.first() {
                 let first = *first;
-                if Family::of(&first) != Family::of(&addr) {
+                if Family::of(first) != Family::of(addr) {
                     self.err(
                         text.span(),
                         at("vips"),
@@ -332,7 +332,11 @@ impl Validator<'_> {
             vip_spans.push((addr, text.span()));
         }
         let vips: Vec<IpAddr> = vip_spans.iter().map(|(a, _)| *a).collect();
-        let family = vips.first().map(Family::of).unwrap_or(Family::Ipv4);
+        let family = vips
+            .first()
+            .copied()
+            .map(Family::of)
+            .unwrap_or(Family::Ipv4);
 
         let interface = r.interface.as_ref().and_then(|i| {
             let ifname = i.get_ref().trim();
@@ -428,7 +432,7 @@ impl Validator<'_> {
             Some(text) => match self.duration(text, &at("advert_interval")) {
                 None => DEFAULT_ADVERT_INTERVAL,
                 Some(d) => {
-                    if let Err(why) = interval_fits(version, d) {
+                    if let Err(why) = vipd_vrrp::timers::check_interval(version, d) {
                         self.err(
                             text.span(),
                             at("advert_interval"),
@@ -524,11 +528,11 @@ impl Validator<'_> {
 
         let unicast_source = r.unicast_source.as_ref().and_then(|s| {
             let addr = self.address(s, &at("unicast_source"))?;
-            if !vips.is_empty() && Family::of(&addr) != family {
+            if !vips.is_empty() && Family::of(addr) != family {
                 self.err(
                     s.span(),
                     at("unicast_source"),
-                    format!("{addr} is {}, the VIPs are {family}; adverts must come from an address of the VIPs' family", Family::of(&addr)),
+                    format!("{addr} is {}, the VIPs are {family}; adverts must come from an address of the VIPs' family", Family::of(addr)),
                 );
                 return None;
             }
@@ -549,10 +553,10 @@ impl Validator<'_> {
                 let Some(addr) = self.address(text, &at("unicast_peers")) else {
                     continue;
                 };
-                let why = if !vips.is_empty() && Family::of(&addr) != family {
+                let why = if !vips.is_empty() && Family::of(addr) != family {
                     Some(format!(
                         "{addr} is {}, the VIPs are {family}; list peers of the VIPs' family (one instance per family)",
-                        Family::of(&addr)
+                        Family::of(addr)
                     ))
                 } else if Some(addr) == unicast_source {
                     Some(format!(
@@ -777,10 +781,10 @@ impl Validator<'_> {
             let Some(addr) = self.address(text, &at("accept_from")) else {
                 continue;
             };
-            let why = if !vips.is_empty() && Family::of(&addr) != family {
+            let why = if !vips.is_empty() && Family::of(addr) != family {
                 Some(format!(
                     "{addr} is {}, the VIPs are {family}; adverts of this instance come from {family} addresses",
-                    Family::of(&addr)
+                    Family::of(addr)
                 ))
             } else if Some(addr) == unicast_source {
                 Some(format!(
@@ -965,15 +969,9 @@ impl Validator<'_> {
         let mut allow = Vec::new();
         if let Some(list) = &r.allow {
             for c in list.get_ref() {
-                match Cidr::parse(c.get_ref().trim()) {
-                    Ok(cidr) => allow.push(cidr),
-                    Err(why) => self.err(
-                        c.span(),
-                        "dns: allow",
-                        format!(
-                            "{why}; write networks such as \"192.0.2.0/24\" or \"2001:db8::/32\""
-                        ),
-                    ),
+                match c.get_ref().trim().parse::<ClientNet>() {
+                    Ok(net) => allow.push(net),
+                    Err(why) => self.err(c.span(), "dns: allow", why.to_string()),
                 }
             }
         }
@@ -1258,26 +1256,6 @@ fn parse_default(text: &str) -> SocketAddr {
 
 /// VRRPv3 carries the interval in centiseconds in 12 bits (RFC 9568 section 5.2.7);
 /// VRRPv2 in whole seconds in 8 bits (RFC 3768 section 5.3.7).
-fn interval_fits(version: Version, d: Duration) -> Result<(), &'static str> {
-    let nanos = d.as_nanos();
-    match version {
-        Version::V3 => {
-            if nanos % 10_000_000 != 0 || !(10_000_000..=40_950_000_000).contains(&nanos) {
-                Err("is not representable in VRRPv3; accepted multiples of 10ms from \"10ms\" to \"40.95s\"")
-            } else {
-                Ok(())
-            }
-        }
-        Version::V2 => {
-            if nanos % 1_000_000_000 != 0 || !(1_000_000_000..=255_000_000_000).contains(&nanos) {
-                Err("is not representable in VRRPv2; accepted whole seconds from \"1s\" to \"255s\"")
-            } else {
-                Ok(())
-            }
-        }
-    }
-}
-
 fn instance_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -1419,20 +1397,5 @@ mod tests {
     #[test]
     fn key_path_at_top_level() {
         assert_eq!(key_path_at("cluster_name = 1\n", 15), "cluster_name");
-    }
-
-    #[test]
-    fn v3_interval_must_be_whole_centiseconds() {
-        assert!(interval_fits(Version::V3, Duration::from_millis(10)).is_ok());
-        assert!(interval_fits(Version::V3, Duration::from_millis(40_950)).is_ok());
-        assert!(interval_fits(Version::V3, Duration::from_millis(15)).is_err());
-        assert!(interval_fits(Version::V3, Duration::from_millis(40_960)).is_err());
-    }
-
-    #[test]
-    fn v2_interval_must_be_whole_seconds() {
-        assert!(interval_fits(Version::V2, Duration::from_secs(255)).is_ok());
-        assert!(interval_fits(Version::V2, Duration::from_millis(1500)).is_err());
-        assert!(interval_fits(Version::V2, Duration::from_secs(256)).is_err());
     }
 }

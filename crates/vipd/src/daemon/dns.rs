@@ -7,7 +7,7 @@ use anyhow::Context;
 use vipd_dns::forward::{
     ForwardMetrics, Forwarder, ForwarderConfig, ResolvConfWatch, ResolvConfWatcher,
 };
-use vipd_dns::server::{ClientNet, DnsMetrics, DnsServer, DnsServerHandle, ServerConfig};
+use vipd_dns::server::{DnsMetrics, DnsServer, DnsServerHandle, ServerConfig};
 use vipd_dns::zone::{ClusterZone, Node, ZoneConfig, ZoneHandle};
 
 use crate::config::{Config, DnsConfig};
@@ -209,14 +209,7 @@ fn build_zone(dns: &DnsConfig, config: &Config) -> anyhow::Result<ClusterZone> {
 }
 
 fn server_config(dns: &DnsConfig) -> anyhow::Result<ServerConfig> {
-    let mut allow = Vec::new();
-    for cidr in &dns.allow {
-        let text = format!("{}/{}", cidr.network, cidr.prefix_len);
-        let net: ClientNet = text
-            .parse()
-            .map_err(|e| anyhow::anyhow!("[dns] allow {text:?}: {e}"))?;
-        allow.push(net);
-    }
+    let allow = dns.allow.clone();
     Ok(ServerConfig {
         listen: dns.listen.clone(),
         // Two UDP sockets per address saturate this daemon's share of a node; more threads

@@ -21,7 +21,7 @@ use crate::health::Priority;
 use crate::net::announce::Announcer;
 use crate::net::iface::{self, InterfaceInfo};
 use crate::net::netlink::{AddressEvent, AddressEventKind, VipManager};
-use crate::net::socket::{Family, SocketConfig, VrrpSocket};
+use crate::net::socket::{SocketConfig, VrrpSocket};
 use crate::net::timer::DeadlineTimer;
 
 use super::status::{InstanceStatus, RateLimiter};
@@ -184,11 +184,7 @@ impl Instance {
         vips: VipManager,
         initial: Priority,
     ) -> anyhow::Result<(Self, Arc<Mutex<InstanceStatus>>)> {
-        let family = if config.family_is_v4() {
-            Family::V4
-        } else {
-            Family::V6
-        };
+        let family = config.family;
         let socket = VrrpSocket::open(&SocketConfig {
             ifname: placement.interface.ifname.clone(),
             ifindex: placement.interface.ifindex,
@@ -519,11 +515,7 @@ impl Instance {
     }
 
     async fn send(&mut self, advert: &Advertisement) {
-        let multicast = [VrrpSocket::multicast_group(if self.config.family_is_v4() {
-            Family::V4
-        } else {
-            Family::V6
-        })];
+        let multicast = [VrrpSocket::multicast_group(self.config.family)];
         let destinations: &[IpAddr] = if self.config.peers.is_empty() {
             &multicast
         } else {

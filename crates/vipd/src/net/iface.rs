@@ -164,24 +164,8 @@ fn list(considered: &[Considered]) -> String {
         .join(", ")
 }
 
-/// The network address of `addr/prefix_len` (prefix lengths beyond the family's width are
-/// treated as a host route).
-pub fn network_of(addr: IpAddr, prefix_len: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(a) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(prefix_len.min(32)))
-                .unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
-        }
-        IpAddr::V6(a) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(prefix_len.min(128)))
-                .unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
-        }
-    }
-}
+/// Prefix masking has one home (`vipd_dns::server::network_of`); interface detection uses it.
+pub use vipd_dns::server::network_of;
 
 fn broadcast_of(addr: Ipv4Addr, prefix_len: u8) -> Ipv4Addr {
     let host_bits = u32::MAX

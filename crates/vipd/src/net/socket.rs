@@ -42,22 +42,8 @@ const RECV_BUFFER_BYTES: usize = 32 * 1024;
 const SEND_FULL_PAUSES: u32 = 3;
 const SEND_FULL_PAUSE: Duration = Duration::from_millis(1);
 
-/// Address family of a VRRP instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    /// The family of an address.
-    pub fn of(addr: IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-}
+/// Address family of a VRRP socket.
+pub use vipd_vrrp::AddressFamily as Family;
 
 /// What `VrrpSocket::open` needs for one instance on one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,8 +189,8 @@ impl VrrpSocket {
     /// The VRRP multicast group of a family.
     pub fn multicast_group(family: Family) -> IpAddr {
         match family {
-            Family::V4 => IpAddr::V4(MULTICAST_V4),
-            Family::V6 => IpAddr::V6(MULTICAST_V6),
+            Family::Ipv4 => IpAddr::V4(MULTICAST_V4),
+            Family::Ipv6 => IpAddr::V6(MULTICAST_V6),
         }
     }
 
@@ -223,7 +209,7 @@ impl VrrpSocket {
             )));
         }
         let (domain, source) = match cfg.family {
-            Family::V4 => match cfg.source {
+            Family::Ipv4 => match cfg.source {
                 IpAddr::V4(v4) if !v4.is_unspecified() && !v4.is_multicast() => {
                     (Domain::IPV4, IpAddr::V4(v4))
                 }
@@ -234,7 +220,7 @@ impl VrrpSocket {
                     )))
                 }
             },
-            Family::V6 => (Domain::IPV6, IpAddr::V6(Self::v6_source(cfg)?)),
+            Family::Ipv6 => (Domain::IPV6, IpAddr::V6(Self::v6_source(cfg)?)),
         };
         let socket =
             Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_VRRP))).map_err(ctx(
@@ -251,7 +237,7 @@ impl VrrpSocket {
             .set_recv_buffer_size(RECV_BUFFER_BYTES)
             .map_err(ctx(name, "SO_RCVBUF"))?;
         match (cfg.family, source) {
-            (Family::V4, IpAddr::V4(src)) => {
+            (Family::Ipv4, IpAddr::V4(src)) => {
                 Self::check_local_v4(cfg, src)?;
                 socket
                     .attach_filter(&vrid_filter_v4(cfg.vrid))
@@ -424,7 +410,7 @@ impl VrrpSocket {
     fn recv_once(&self, socket: &Socket, buf: &mut [u8]) -> io::Result<Option<ReceivedPacket>> {
         let fd = socket.as_raw_fd();
         match self.family {
-            Family::V4 => {
+            Family::Ipv4 => {
                 let (n, truncated) = {
                     let mut iov = [IoSliceMut::new(buf)];
                     let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, None, MsgFlags::empty())
@@ -453,7 +439,7 @@ impl VrrpSocket {
                     len,
                 }))
             }
-            Family::V6 => {
+            Family::Ipv6 => {
                 let mut cmsg = nix::cmsg_space!(nix::libc::in6_pktinfo, nix::libc::c_int);
                 let mut iov = [IoSliceMut::new(buf)];
                 let msg = recvmsg::<SockaddrIn6>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())
@@ -647,11 +633,11 @@ mod tests {
     #[test]
     fn multicast_groups_are_the_rfc_9568_ones() {
         assert_eq!(
-            VrrpSocket::multicast_group(Family::V4),
+            VrrpSocket::multicast_group(Family::Ipv4),
             "224.0.0.18".parse::<IpAddr>().unwrap()
         );
         assert_eq!(
-            VrrpSocket::multicast_group(Family::V6),
+            VrrpSocket::multicast_group(Family::Ipv6),
             "ff02::12".parse::<IpAddr>().unwrap()
         );
     }

@@ -194,7 +194,7 @@ fn serves(listen: &[SocketAddr], addr: IpAddr) -> bool {
     listen.iter().any(|l| {
         l.port() == DNS_PORT
             && (l.ip() == addr
-                || (l.ip().is_unspecified() && Family::of(&l.ip()) == Family::of(&addr)))
+                || (l.ip().is_unspecified() && Family::of(l.ip()) == Family::of(addr)))
     })
 }
 

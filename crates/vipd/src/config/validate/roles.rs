@@ -204,14 +204,14 @@ impl Validator<'_> {
             };
             if out.iter().any(|(a, _)| *a == addr) {
                 self.err(text.span(), key, format!("{addr} is listed twice"));
-            } else if out.iter().any(|(a, _)| Family::of(a) == Family::of(&addr)) {
+            } else if out.iter().any(|(a, _)| Family::of(*a) == Family::of(addr)) {
                 // One VIP per family, as OpenShift's installer accepts (dual stack = two).
                 self.err(
                     text.span(),
                     key,
                     format!(
                         "{addr} is a second {} VIP; list at most one VIP per address family",
-                        Family::of(&addr)
+                        Family::of(addr)
                     ),
                 );
             } else {
@@ -258,7 +258,7 @@ impl Validator<'_> {
                     .map(|v| {
                         let first = v.get_ref().first().map(|t| t.get_ref().trim());
                         match first.and_then(|t| t.parse::<IpAddr>().ok()) {
-                            Some(a) => Family::of(&a),
+                            Some(a) => Family::of(a),
                             None => Family::Ipv4,
                         }
                     });
@@ -284,14 +284,14 @@ impl Validator<'_> {
                 // share it (RFC 9568 section 1).
                 let mut families: Vec<Family> = Vec::new();
                 for (a, _) in vips {
-                    if !families.contains(&Family::of(a)) {
-                        families.push(Family::of(a));
+                    if !families.contains(&Family::of(*a)) {
+                        families.push(Family::of(*a));
                     }
                 }
                 for (n, family) in families.iter().enumerate() {
                     let of_family: Vec<(IpAddr, Range<usize>)> = vips
                         .iter()
-                        .filter(|(a, _)| Family::of(a) == *family)
+                        .filter(|(a, _)| Family::of(*a) == *family)
                         .cloned()
                         .collect();
                     let suffix = match (n, family) {
