@@ -28,6 +28,9 @@
 //!   negative answers for their SOA's negative TTL (RFC 2308 section 5), both capped at `max_ttl`.
 
 mod cache;
+// The upstream-reply path without sockets, for the fuzz target dns_forward_reply; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod metrics;
 mod resolv_conf;
 mod upstream;

@@ -276,16 +276,24 @@ impl Upstream {
         let answer = tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| ExchangeError::Timeout(timeout))??;
-        if answer.len() < wire::HEADER_LEN
-            || wire::id(&answer) != id
-            || !wire::is_response(&answer)
-            || wire::parse_question(&answer)? != *question
-        {
+        if !tcp_answer_matches(&answer, id, question)? {
             bump(&self.counters.unmatched_responses);
             return Err(ExchangeError::Mismatch);
         }
         Ok(answer)
     }
+}
+
+/// True when a TCP answer is a response with the query's ID and question.
+pub(crate) fn tcp_answer_matches(
+    answer: &[u8],
+    id: u16,
+    question: &Question,
+) -> Result<bool, WireError> {
+    Ok(answer.len() >= wire::HEADER_LEN
+        && wire::id(answer) == id
+        && wire::is_response(answer)
+        && wire::parse_question(answer)? == *question)
 }
 
 async fn open_channels(
@@ -377,4 +385,25 @@ fn dispatch(datagram: &[u8], pending: &PendingTable, counters: &Counters) {
     if !matched {
         bump(&counters.unmatched_responses);
     }
+}
+
+/// One datagram through [`dispatch`] against a single query in flight with `id` and
+/// `question`: the answer that query receives, if any. For forward::fuzzing (no sockets).
+pub(crate) fn dispatch_to_one(
+    datagram: &[u8],
+    id: u16,
+    question: &Question,
+    counters: &Counters,
+) -> Option<Vec<u8>> {
+    let table = PendingTable::default();
+    let (reply, mut answer) = oneshot::channel();
+    lock(&table).insert(
+        id,
+        Pending {
+            question: question.clone(),
+            reply: Some(reply),
+        },
+    );
+    dispatch(datagram, &table, counters);
+    answer.try_recv().ok().and_then(Result::ok)
 }
