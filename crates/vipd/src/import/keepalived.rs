@@ -719,7 +719,7 @@ fn translate_instance(
             t.warn(line, "auth_pass with VRRPv3: keepalived ignores it (RFC 9568 has no authentication); not translated");
         }
     }
-    out.push_str(&lines);
+    out.push_str(&last_of_each_key(t, &lines));
     for (key, value, line, keyword) in garp_defaults {
         // An instance's own garp_master_* wins over the global default.
         if !out.contains(&format!("{key} = ")) {
@@ -741,6 +741,36 @@ fn translate_instance(
 }
 
 /// `192.0.2.5/32 label vip` -> `192.0.2.5`, noting what vipd does differently.
+/// A keyword repeated in one block (keepalived keeps the last) must not become a repeated
+/// TOML key, which makes the whole output unparsable: keep the last line of each key and warn
+/// about the earlier ones. Found by fuzz/fuzz_targets/import_keepalived.rs.
+fn last_of_each_key(t: &mut Translator<'_>, lines: &str) -> String {
+    let key = |l: &str| l.split_once(" = ").map(|(k, _)| k.to_owned());
+    let all: Vec<&str> = lines.lines().collect();
+    let mut out = String::new();
+    for (i, l) in all.iter().enumerate() {
+        let k = key(l);
+        if k.is_some() && all[i + 1..].iter().any(|later| key(later) == k) {
+            let line = l
+                .split_once("# line ")
+                .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            t.warn(
+                line,
+                format!(
+                    "{} is set again later in this vrrp_instance; the last one is used, as keepalived does",
+                    k.unwrap_or_default()
+                ),
+            );
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 fn translate_vip(t: &mut Translator<'_>, a: &Stmt, interface: Option<&str>) -> Option<String> {
     let spec = a.arg(0)?;
     let (addr, prefix) = match spec.split_once('/') {

@@ -15,6 +15,18 @@ pub fn strings<S: AsRef<str>>(items: &[S]) -> String {
 
 /// `   # from` (two spaces before the hash, as rustfmt-like TOML style has it).
 pub fn comment(from: &str) -> String {
+    // TOML comments may not hold control characters (a NUL in the source line made the whole
+    // output unparsable; found by fuzz/fuzz_targets/import_corefile.rs).
+    let from: String = from
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
     format!("  # {from}")
 }
 
