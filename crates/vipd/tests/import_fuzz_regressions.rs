@@ -63,3 +63,35 @@ fn a_repeated_instance_keyword_keeps_the_last_value_and_warns() {
     );
     parses_as_toml(&import.toml);
 }
+
+/// The same in other blocks: `bufsize` twice in a Corefile server block, `weight` twice in a
+/// vrrp_script. Any key repeated in one output table keeps its last value, with a warning.
+#[test]
+fn a_repeated_setting_in_any_block_keeps_the_last_value_and_warns() {
+    let input = include_bytes!("../../../fuzz/regressions/import_corefile/repeated-bufsize");
+    let text = String::from_utf8_lossy(&input[1..]);
+    let cluster = (input[0] & 1 != 0).then_some("ostest");
+    let import = assemble(None, Some(("Corefile", translate_corefile(&text))), cluster);
+    parses_as_toml(&import.toml);
+    assert_eq!(
+        import.toml.matches("\nmax_udp_size = ").count(),
+        1,
+        "{}",
+        import.toml
+    );
+    let warned = import.notes.iter().flat_map(|(_, n)| n).any(|n| {
+        n.severity == Severity::Warning && n.message.contains("`max_udp_size` is set again")
+    });
+    assert!(warned, "{:#?}", import.notes);
+
+    let input =
+        include_bytes!("../../../fuzz/regressions/import_keepalived/repeated-script-weight");
+    let text = String::from_utf8_lossy(&input[1..]);
+    let cluster = (input[0] & 1 != 0).then_some("ostest");
+    let import = assemble(
+        Some(("keepalived.conf", translate_keepalived(&text, cluster))),
+        None,
+        cluster,
+    );
+    parses_as_toml(&import.toml);
+}

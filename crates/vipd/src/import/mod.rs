@@ -144,5 +144,59 @@ pub fn assemble(
         out.push_str(&c.body);
         notes.push((file.to_owned(), c.notes));
     }
-    Import { toml: out, notes }
+    let (toml, repeated) = last_of_each_key(&out);
+    if !repeated.is_empty() {
+        let group = notes.iter().position(|(f, _)| f == "(import)");
+        let list = match group {
+            Some(i) => &mut notes[i].1,
+            None => {
+                notes.insert(0, ("(import)".into(), Vec::new()));
+                &mut notes[0].1
+            }
+        };
+        list.extend(repeated.into_iter().map(|message| Note {
+            severity: Severity::Warning,
+            line: 0,
+            message,
+        }));
+    }
+    Import { toml, notes }
+}
+
+/// A setting repeated in a source block (keepalived and CoreDNS use the last one) must not
+/// become a repeated key in one TOML table, which makes the whole output unparsable (found by
+/// fuzz/fuzz_targets/import_*.rs): keeps the last line of each key per table and says which
+/// lines were dropped.
+fn last_of_each_key(toml: &str) -> (String, Vec<String>) {
+    let lines: Vec<&str> = toml.lines().collect();
+    let key = |l: &str| -> Option<String> {
+        if l.starts_with(['#', '[', ' ', '\t']) {
+            return None;
+        }
+        l.split_once(" = ").map(|(k, _)| k.to_owned())
+    };
+    let mut out = String::new();
+    let mut dropped = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(k) = key(l) {
+            let rest = &lines[i + 1..];
+            let section_end = rest
+                .iter()
+                .position(|r| r.starts_with('['))
+                .unwrap_or(rest.len());
+            if rest[..section_end]
+                .iter()
+                .any(|r| key(r).as_ref() == Some(&k))
+            {
+                let from = l.split_once("  # ").map_or("", |(_, c)| c);
+                dropped.push(format!(
+                    "`{k}` is set again later in the same table; the last value is used ({from} is not)"
+                ));
+                continue;
+            }
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    (out, dropped)
 }
