@@ -49,6 +49,8 @@ if step build cargo build --workspace --all-targets; then
     step scenario-tests cargo test -p vipd-integration -- --test-threads=1
     # The systemd unit's privileges: vipd as nobody with only its three ambient capabilities.
     step capabilities bash packaging/check-capabilities.sh "$VIPD_BIN"
+    # Every fuzz target for a bounded 15 s (docs/fuzzing.md); a crash fails the step.
+    step fuzz bash scripts/fuzz.sh --ci
     # Deployment forms (docs/operations.md): the OCI image (release binary, FROM scratch), the
     # static pod under podman kube play, the unit in a booted systemd, promtool on /metrics.
     export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/packaging/podman/containers.conf}
@@ -64,6 +66,7 @@ else
     results+=("SKIP        unit-tests (build failed)")
     results+=("SKIP        scenario-tests (build failed)")
     results+=("SKIP        capabilities (build failed)")
+    results+=("SKIP        fuzz (build failed)")
     results+=("SKIP        image deploy-image deploy-kube deploy-systemd deploy-metrics (build failed)")
 fi
 
