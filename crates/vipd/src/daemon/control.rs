@@ -2,6 +2,13 @@
 //!
 //! Protocol: the client writes one JSON request line, the daemon answers one JSON line and closes.
 //! The socket is created mode 0600 (root only): it can move VIPs.
+//!
+//! Defence in depth: the daemon also checks the peer's credentials (SO_PEERCRED) before a
+//! `reload`, `resign` or `resume`: only root and the daemon's own user may change anything,
+//! even if the socket's mode was loosened by hand; `status` is answered to anyone who can
+//! connect. At most [`MAX_PENDING`] connections may be waiting for their request line; a new
+//! one beyond that closes the oldest, so silent clients cannot hold `vipd status` off or use up
+//! the daemon's descriptors.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -22,6 +29,8 @@ use super::{ReloadStats, Shared};
 const MAX_REQUEST: usize = 4096;
 /// A client that does not send its request within this time is dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections still reading their request line at once; a new one closes the oldest.
+const MAX_PENDING: usize = 32;
 /// A resign waits for the successor; this bounds the client's wait.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -180,10 +189,17 @@ pub async fn listen(
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     tokio::spawn(async move {
+        let mut pending = crate::http::Connections::new(MAX_PENDING);
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(handle(stream, requests.clone(), Arc::clone(&shared)));
+                    let reader =
+                        tokio::spawn(handle(stream, requests.clone(), Arc::clone(&shared)));
+                    if pending.admit(None, reader.abort_handle()) {
+                        tracing::debug!(
+                            "control socket: {MAX_PENDING} clients silent; closed the oldest"
+                        );
+                    }
                 }
                 Err(e) => {
                     tracing::warn!("control socket: accept failed: {e}");
@@ -199,22 +215,54 @@ pub fn remove_socket(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
+/// Reads the request line (this task is the one [`MAX_PENDING`] bounds), then answers it on a
+/// task of its own: a resign waiting for the successor is not a silent client.
 async fn handle(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, shared: Arc<Shared>) {
+    let peer_uid = stream.peer_cred().ok().map(|c| c.uid());
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
     let mut line = String::new();
-    let reply = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
-        Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
-            Ok(request) => dispatch(request, &requests, &shared).await,
+    let parsed = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
+        Ok(Ok(_)) => serde_json::from_str::<Request>(line.trim()),
+        _ => return,
+    };
+    tokio::spawn(async move {
+        let reply = match parsed {
+            Ok(request) => match refuse(&request, peer_uid, nix::unistd::geteuid().as_raw()) {
+                Some(refusal) => {
+                    tracing::warn!(uid = ?peer_uid, "control socket: {refusal}");
+                    ControlReply::error(refusal)
+                }
+                None => dispatch(request, &requests, &shared).await,
+            },
             Err(e) => ControlReply::error(format!(
                 "cannot understand the request ({e}); expected one JSON line such as {{\"command\":\"status\"}}"
             )),
-        },
-        _ => return,
+        };
+        if let Ok(mut text) = serde_json::to_string(&reply) {
+            text.push('\n');
+            let _ = write.write_all(text.as_bytes()).await;
+        }
+    });
+}
+
+/// Why `request` from a peer with user id `peer` (None: unknown) is refused by a daemon running
+/// as `daemon_uid`, or None if it may go ahead. Status is open to whoever can connect.
+pub fn refuse(request: &Request, peer: Option<u32>, daemon_uid: u32) -> Option<String> {
+    let command = match request {
+        Request::Status => return None,
+        Request::Reload => "reload",
+        Request::Resign { .. } => "resign",
+        Request::Resume { .. } => "resume",
     };
-    if let Ok(mut text) = serde_json::to_string(&reply) {
-        text.push('\n');
-        let _ = write.write_all(text.as_bytes()).await;
+    match peer {
+        Some(uid) if uid == 0 || uid == daemon_uid => None,
+        Some(uid) => Some(format!(
+            "permission denied: user id {uid} may not {command}; only root or vipd's own user (uid {daemon_uid}) may"
+        )),
+        None => Some(format!(
+            "permission denied: cannot tell who is asking to {command} (no peer credentials)"
+        )),
     }
 }
 
@@ -271,4 +319,33 @@ pub async fn request(path: &Path, request: &Request) -> anyhow::Result<ControlRe
         .context("vipd did not answer within 60 s")??;
     serde_json::from_str(line.trim())
         .with_context(|| format!("unexpected answer from vipd: {line:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_root_or_the_daemons_user_may_change_anything_and_anyone_may_ask_status() {
+        let resign = Request::Resign {
+            instance: "api".into(),
+        };
+        for request in [
+            Request::Reload,
+            resign.clone(),
+            Request::Resume {
+                instance: "api".into(),
+            },
+        ] {
+            assert_eq!(refuse(&request, Some(0), 0), None);
+            assert_eq!(refuse(&request, Some(61234), 61234), None);
+            let denied = refuse(&request, Some(65534), 61234).unwrap();
+            assert!(
+                denied.starts_with("permission denied: user id 65534"),
+                "{denied}"
+            );
+            assert!(refuse(&request, None, 0).is_some());
+        }
+        assert_eq!(refuse(&Request::Status, Some(65534), 0), None);
+    }
 }
