@@ -7,6 +7,7 @@
 //! - [`vipd`]: vipd configs for lab nodes, and runners.
 //! - [`holders`]: who holds a VIP over time, sampled in the background.
 //! - [`capture`]: tcpdump in a namespace; VRRP adverts, gratuitous ARPs / NAs read from it.
+//! - [`hostile`]: the `lab-hostile` clients of the soak scenarios, and daemon-side figures.
 //!
 //! Everything here needs root; every namespace is removed when the [`Lab`] is dropped, and
 //! leftovers of killed runs are removed by the next [`Lab::new`].
@@ -15,6 +16,7 @@ pub mod capture;
 pub mod cmd;
 pub mod holders;
 pub mod host;
+pub mod hostile;
 pub mod probe;
 pub mod topology;
 
