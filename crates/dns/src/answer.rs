@@ -16,7 +16,7 @@
 //! - EDNS (RFC 6891): a version above 0 gets BADVERS for every name, since vipd is the responder the
 //!   client talks to; unknown options are ignored; our OPT advertises `max_udp_size` and echoes DO.
 
-use crate::zone::{ClusterZone, Found, MAX_NAME_WIRE_LEN};
+use crate::zone::{ClusterZone, Found};
 
 /// Smallest UDP payload every DNS client accepts (RFC 1035 section 4.2.1); also the limit for
 /// clients that send no OPT and the floor for those that advertise less (RFC 6891 section 6.2.5).
@@ -25,25 +25,13 @@ pub const MIN_UDP_SIZE: u16 = 512;
 /// Largest DNS message over TCP (two-byte length prefix, RFC 1035 section 4.2.2).
 pub const MAX_TCP_SIZE: usize = 65535;
 
-const HEADER_LEN: usize = 12;
 const OPT_RR_LEN: usize = 11;
 
-pub const TYPE_A: u16 = 1;
-pub const TYPE_SOA: u16 = 6;
-pub const TYPE_PTR: u16 = 12;
-pub const TYPE_AAAA: u16 = 28;
-pub const TYPE_OPT: u16 = 41;
-pub const TYPE_ANY: u16 = 255;
-const CLASS_IN: u16 = 1;
-
-pub const RCODE_NOERROR: u8 = 0;
-pub const RCODE_FORMERR: u8 = 1;
-pub const RCODE_SERVFAIL: u8 = 2;
-pub const RCODE_NXDOMAIN: u8 = 3;
-pub const RCODE_NOTIMP: u8 = 4;
-pub const RCODE_REFUSED: u8 = 5;
-/// Extended rcode 16 (RFC 6891 section 9): upper 8 bits (1) in the OPT TTL, lower 4 (0) in the header.
-pub const RCODE_BADVERS: u16 = 16;
+use crate::protocol::{CLASS_IN, HEADER_LEN, MAX_NAME_WIRE_LEN};
+pub use crate::protocol::{
+    RCODE_BADVERS, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN, RCODE_REFUSED,
+    RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_OPT, TYPE_PTR, TYPE_SOA,
+};
 
 // Header flag bits, in the 16-bit flags word (RFC 1035 section 4.1.1, RFC 4035 section 3.2).
 const FLAG_QR: u16 = 0x8000;

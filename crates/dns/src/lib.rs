@@ -10,5 +10,6 @@
 
 pub mod answer;
 pub mod forward;
+pub mod protocol;
 pub mod server;
 pub mod zone;

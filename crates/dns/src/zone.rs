@@ -23,8 +23,7 @@ use arc_swap::ArcSwap;
 /// `cache 30` in the CoreDNS Corefile caps clients to today.
 pub const DEFAULT_TTL: u32 = 30;
 
-/// Longest name in wire format (RFC 1035 section 2.3.4).
-pub const MAX_NAME_WIRE_LEN: usize = 255;
+pub use crate::protocol::MAX_NAME_WIRE_LEN;
 
 /// One cluster node as the zone sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,24 +317,44 @@ pub fn reverse_name(addr: IpAddr) -> Box<[u8]> {
     text_to_wire(&text).into_boxed_slice()
 }
 
-fn check_label(field: &'static str, value: &str) -> Result<(), ZoneError> {
-    let reason = if value.is_empty() {
+/// Why `label` is not a DNS label as the cluster zone accepts it (RFC 1123 section 2.1 host
+/// names, lower case), or `None`. The one home of this rule: the zone and the configuration
+/// validator (cluster name, node names, domains) both call it.
+pub fn label_problem(label: &str) -> Option<&'static str> {
+    if label.is_empty() {
         Some("it is empty")
-    } else if value.len() > 63 {
+    } else if label.len() > 63 {
         Some("it is longer than 63 characters")
-    } else if value.starts_with('-') || value.ends_with('-') {
+    } else if label.starts_with('-') || label.ends_with('-') {
         Some("it starts or ends with '-'")
-    } else if value.bytes().any(|b| b.is_ascii_uppercase()) {
+    } else if label.bytes().any(|b| b.is_ascii_uppercase()) {
         Some("it contains uppercase letters")
-    } else if !value
+    } else if !label
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
         Some("it contains a character other than a-z, 0-9 and '-'")
     } else {
         None
-    };
-    match reason {
+    }
+}
+
+/// Why `name` (dot-separated, no trailing dot) is not a domain name of such labels, or `None`.
+pub fn domain_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if name.len() > 253 {
+        return Some("it is longer than 253 characters");
+    }
+    if name.ends_with('.') {
+        return Some("it ends with a dot");
+    }
+    name.split('.').find_map(label_problem)
+}
+
+fn check_label(field: &'static str, value: &str) -> Result<(), ZoneError> {
+    match label_problem(value) {
         Some(reason) => Err(ZoneError::InvalidLabel {
             field,
             value: value.to_owned(),
@@ -346,24 +365,13 @@ fn check_label(field: &'static str, value: &str) -> Result<(), ZoneError> {
 }
 
 fn check_domain(value: &str) -> Result<(), ZoneError> {
-    let fail = |reason| {
-        Err(ZoneError::InvalidDomain {
+    match domain_problem(value) {
+        Some(reason) => Err(ZoneError::InvalidDomain {
             value: value.to_owned(),
             reason,
-        })
-    };
-    if value.is_empty() {
-        return fail("it is empty");
+        }),
+        None => Ok(()),
     }
-    if value.ends_with('.') {
-        return fail("it ends with a dot");
-    }
-    for label in value.split('.') {
-        if let Err(ZoneError::InvalidLabel { reason, .. }) = check_label("base_domain", label) {
-            return fail(reason);
-        }
-    }
-    Ok(())
 }
 
 /// The zone currently served. Readers get a lock-free snapshot; [`ZoneHandle::replace`] swaps in

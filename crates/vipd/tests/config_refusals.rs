@@ -614,7 +614,7 @@ fn cluster_name_that_is_not_a_dns_label_is_refused() {
     let text = "cluster_name = \"OS test\"\n[[instance]]\nname = \"api\"\nvips = [\"192.0.2.5\"]\n";
     assert_eq!(
         refusals(text),
-        ["/etc/vipd/vipd.toml:1:16: cluster_name: \"OS test\" may hold only lower-case letters, digits and '-'; the OpenShift cluster name is one DNS label, e.g. \"ostest\""]
+        ["/etc/vipd/vipd.toml:1:16: cluster_name: \"OS test\" is not a DNS label: it contains uppercase letters; the OpenShift cluster name is one DNS label, e.g. \"ostest\""]
     );
 }
 

@@ -6,19 +6,11 @@
 
 use thiserror::Error;
 
-pub(crate) const HEADER_LEN: usize = 12;
-
-pub(crate) const RCODE_NOERROR: u8 = 0;
-pub(crate) const RCODE_FORMERR: u8 = 1;
-pub(crate) const RCODE_SERVFAIL: u8 = 2;
-pub(crate) const RCODE_NXDOMAIN: u8 = 3;
-pub(crate) const RCODE_NOTIMP: u8 = 4;
-pub(crate) const RCODE_REFUSED: u8 = 5;
-
-pub(crate) const OPCODE_QUERY: u8 = 0;
-
-const TYPE_SOA: u16 = 6;
-const TYPE_OPT: u16 = 41;
+pub(crate) use crate::protocol::{
+    HEADER_LEN, OPCODE_QUERY, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN,
+    RCODE_REFUSED, RCODE_SERVFAIL,
+};
+use crate::protocol::{MAX_NAME_WIRE_LEN, TYPE_OPT, TYPE_SOA};
 
 // Flag bits, RFC 1035 section 4.1.1: byte 2 is QR|Opcode(4)|AA|TC|RD, byte 3 is RA|Z|AD|CD|RCODE(4)
 // (AD and CD from RFC 4035 section 3.2).
@@ -31,8 +23,6 @@ const FLAG_CD: u8 = 0x10;
 /// DO is the top bit of the OPT record's flags (RFC 3225 section 3), i.e. the third TTL byte.
 const OPT_FLAG_DO: u8 = 0x80;
 
-/// RFC 1035 section 2.3.4: a name is at most 255 octets on the wire.
-const MAX_NAME_LEN: usize = 255;
 /// More compression pointers than this in one name can only be a loop or an attack.
 const MAX_POINTER_HOPS: usize = 64;
 
@@ -131,7 +121,7 @@ fn read_name(
             0x00 => {
                 let len = usize::from(len_byte);
                 name_len += len + 1;
-                if name_len > MAX_NAME_LEN {
+                if name_len > MAX_NAME_WIRE_LEN {
                     return Err(WireError::NameTooLong { offset: start });
                 }
                 let label = msg.get(at + 1..at + 1 + len).ok_or(WireError::Truncated {

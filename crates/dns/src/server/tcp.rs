@@ -38,13 +38,11 @@ use tracing::{debug, warn};
 
 use super::{bump, is_badvers, Counters, ForwardQuery, Shared};
 use crate::answer::{answer, Outcome, Transport, MAX_TCP_SIZE};
+use crate::protocol::HEADER_LEN;
 
 /// Responses queued per connection before hickory's writer takes them. Queries on one connection
 /// are answered one after the other, so at most one response ever waits here.
 const RESPONSE_QUEUE: usize = 2;
-
-/// DNS header length (RFC 1035 section 4.1.1); shorter messages cannot be answered at all.
-const HEADER_LEN: usize = 12;
 
 /// Answers one parsed request: local names with [`answer`], the rest through the forwarder.
 pub(super) struct TcpHandler<F> {

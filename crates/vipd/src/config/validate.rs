@@ -1289,32 +1289,20 @@ fn interface_name(name: &str) -> Result<(), String> {
 }
 
 /// One DNS label as OpenShift requires for cluster and node names (RFC 1123 host name rules).
-fn dns_label(label: &str) -> Result<(), &'static str> {
-    if label.is_empty() || label.len() > 63 {
-        return Err("must be 1 to 63 characters");
+/// A DNS label as the zone serves it (the rule lives in `vipd_dns::zone::label_problem`).
+fn dns_label(label: &str) -> Result<(), String> {
+    match vipd_dns::zone::label_problem(label) {
+        Some(why) => Err(format!("is not a DNS label: {why}")),
+        None => Ok(()),
     }
-    if !label
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err("may hold only lower-case letters, digits and '-'");
-    }
-    if label.starts_with('-') || label.ends_with('-') {
-        return Err("must not start or end with '-'");
-    }
-    Ok(())
 }
 
-fn dns_name(name: &str) -> Result<(), &'static str> {
-    if name.len() > 253 {
-        return Err("is longer than 253 characters");
+/// A domain name of such labels (`vipd_dns::zone::domain_problem`).
+fn dns_name(name: &str) -> Result<(), String> {
+    match vipd_dns::zone::domain_problem(name) {
+        Some(why) => Err(format!("is not a domain name: {why}")),
+        None => Ok(()),
     }
-    for label in name.split('.') {
-        dns_label(label).map_err(|_| {
-            "is not a domain name (labels of lower-case letters, digits and '-', separated by '.')"
-        })?;
-    }
-    Ok(())
 }
 
 /// 1-based line and column (in characters) of a byte offset.
