@@ -17,6 +17,7 @@
 pub(crate) mod duration;
 pub mod openshift;
 mod raw;
+pub mod resolver;
 pub mod role;
 pub mod validate;
 
@@ -56,7 +57,7 @@ pub struct Config {
     /// `[control]`; always present (defaults apply).
     pub control: ControlConfig,
     /// `[resolver]` with `manage = true`; `None` = vipd never touches resolv.conf.
-    pub resolver: Option<crate::resolver::ResolverConfig>,
+    pub resolver: Option<resolver::ResolverConfig>,
     /// `[handoff]`: the bootstrap gives the API VIP away once its own API is gone. On by default
     /// with `role = "bootstrap"`; `None` = off.
     pub handoff: Option<HandoffConfig>,
@@ -264,6 +265,8 @@ pub struct HttpConfig {
 pub struct ControlConfig {
     /// `socket` (default `/run/vipd/vipd.sock`).
     pub socket: PathBuf,
+    /// `group` (default none): members may use the socket like root (mode 0660, that group).
+    pub group: Option<String>,
 }
 
 /// One problem found in a configuration file, located to the character.

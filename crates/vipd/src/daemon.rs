@@ -192,9 +192,14 @@ impl Daemon {
             .map(|h| handoff::Handoff::start(h, handoff_tx.clone()));
         publish_handoff(&shared, handoff.as_ref());
 
-        control::listen(&config.control.socket, control_tx, Arc::clone(&shared))
-            .await
-            .with_context(|| control_socket_error(&config))?;
+        control::listen(
+            &config.control.socket,
+            config.control.group.as_deref(),
+            control_tx,
+            Arc::clone(&shared),
+        )
+        .await
+        .with_context(|| control_socket_error(&config))?;
 
         // Once DNS answers: the node then resolves through it first ([resolver]).
         let resolver = crate::resolver::start(&config).await?;
@@ -343,7 +348,7 @@ impl Daemon {
                 None => Plan::Start,
             };
             if matches!(plan, Plan::Start | Plan::Restart) {
-                instance::place(ic, &all_vips).await?;
+                crate::net::placement::place(ic, &all_vips).await?;
             }
             plans.push((ic.clone(), plan));
         }
@@ -491,7 +496,7 @@ async fn start_instance(
     vips: VipManager,
     priority: Priority,
 ) -> anyhow::Result<InstanceHandle> {
-    let placement = instance::place(&config, all_vips).await?;
+    let placement = crate::net::placement::place(&config, all_vips).await?;
     // The validator has checked every key; this is the protocol core's own statement of what
     // it needs, now that the source address is known (a refusal here is a validator gap).
     config

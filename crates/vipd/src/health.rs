@@ -18,7 +18,9 @@ pub mod monitor;
 pub mod openshift;
 pub mod priority;
 pub mod probe;
+mod probe_error;
 pub mod state;
+mod tcp;
 
 pub use config::{
     validate_checks, CheckConfig, CheckSpec, HttpTarget, Probe, ProbeConfig, Scheme, TcpTarget,

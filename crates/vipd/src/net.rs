@@ -17,6 +17,7 @@ pub mod announce;
 pub mod error;
 pub mod iface;
 pub mod netlink;
+pub mod placement;
 pub mod socket;
 pub mod timer;
 

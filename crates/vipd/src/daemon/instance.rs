@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 use vipd_vrrp::packet::{AddressFamily, ParseError};
@@ -19,8 +19,8 @@ use vipd_vrrp::{Action, Advertisement, Event, Router, State};
 use crate::config::InstanceConfig;
 use crate::health::Priority;
 use crate::net::announce::Announcer;
-use crate::net::iface::{self, InterfaceInfo};
 use crate::net::netlink::{AddressEvent, AddressEventKind, VipManager};
+use crate::net::placement::Placement;
 use crate::net::socket::{SocketConfig, VrrpSocket};
 use crate::net::timer::DeadlineTimer;
 
@@ -67,86 +67,6 @@ pub fn same_identity(old: &InstanceConfig, new: &InstanceConfig) -> bool {
         && old.unicast_source == new.unicast_source
         && old.peers == new.peers
         && old.vips.first() == new.vips.first()
-}
-
-/// Where an instance runs: the resolved interface and the address its adverts come from.
-#[derive(Debug, Clone)]
-pub struct Placement {
-    pub interface: InterfaceInfo,
-    pub source: IpAddr,
-}
-
-/// Resolves the interface (configured or detected from the VIP's subnet) and the source address.
-pub async fn place(config: &InstanceConfig, all_vips: &[IpAddr]) -> anyhow::Result<Placement> {
-    let interface = match &config.interface {
-        Some(name) => iface::interface_by_name(name)
-            .await
-            .with_context(|| format!("instance {:?}: interface {name:?}", config.name))?,
-        None => {
-            let first = config
-                .vips
-                .first()
-                .copied()
-                .context("instance has no VIPs")?;
-            let detected = iface::detect_on_host(first, all_vips).await.with_context(|| {
-                format!(
-                    "instance {:?}: no `interface` configured and none could be detected for VIP {first}; \
-                     set `interface = \"...\"` in the [[instance]] table",
-                    config.name
-                )
-            })?;
-            iface::interface_by_index(detected.ifindex)
-                .await
-                .with_context(|| {
-                    format!("instance {:?}: interface {}", config.name, detected.ifname)
-                })?
-        }
-    };
-    let source = match (config.family_is_v4(), config.unicast_source) {
-        (_, Some(source)) => source,
-        (true, None) => IpAddr::V4(interface.primary_v4.with_context(|| {
-            format!(
-                "instance {:?}: interface {} has no IPv4 address to send VRRP adverts from; \
-                 add one or set `unicast_source`",
-                config.name, interface.ifname
-            )
-        })?),
-        (false, None) => IpAddr::V6(interface.link_local_v6.with_context(|| {
-            format!(
-                "instance {:?}: interface {} has no IPv6 link-local address, which VRRPv3 over IPv6 \
-                 sends from (RFC 9568 5.1.2.1)",
-                config.name, interface.ifname
-            )
-        })?),
-    };
-    if !interface.up {
-        tracing::warn!(
-            instance = %config.name,
-            interface = %interface.ifname,
-            "interface is administratively down; adverts will fail until it is up"
-        );
-    }
-    placement_checked(config, interface, source)
-}
-
-fn placement_checked(
-    config: &InstanceConfig,
-    interface: InterfaceInfo,
-    source: IpAddr,
-) -> anyhow::Result<Placement> {
-    if config.family_is_v4() != source.is_ipv4() {
-        bail!(
-            "instance {:?}: source address {source} is not of the VIPs' address family",
-            config.name
-        );
-    }
-    Ok(Placement { interface, source })
-}
-
-impl InstanceConfig {
-    fn family_is_v4(&self) -> bool {
-        matches!(self.family, crate::config::Family::Ipv4)
-    }
 }
 
 /// Everything the task needs, opened before it is spawned so a bad interface fails startup.

@@ -11,7 +11,7 @@ use vipd_vrrp::{Advertisement, Counters, State};
 use crate::config::InstanceConfig;
 use crate::health::Priority;
 
-use super::instance::Placement;
+use crate::net::placement::Placement;
 
 /// How many distinct peers one instance remembers (a flood of spoofed sources cannot grow it).
 const MAX_PEERS: usize = 64;

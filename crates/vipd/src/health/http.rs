@@ -19,7 +19,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 
 use super::config::{HttpTarget, Scheme};
-use super::probe::{connect, ProbeError};
+use super::probe_error::ProbeError;
+use super::tcp::connect;
 
 /// Longest status line accepted; real ones are under 40 bytes.
 const MAX_STATUS_LINE: usize = 1024;

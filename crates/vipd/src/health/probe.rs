@@ -7,98 +7,18 @@
 
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::Stdio;
-use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
-use super::config::{CheckSpec, Probe, TcpTarget};
+use super::config::{CheckSpec, Probe};
 use super::http;
+pub use super::probe_error::ProbeError;
+use super::tcp::tcp_connect;
 
 /// Bytes of an exec probe's stderr kept for the error text.
 const EXEC_STDERR_LIMIT: u64 = 512;
-
-/// Why a probe failed. Messages are for the operator reading `vipd status` or the log.
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
-    #[error("no result within the {}ms timeout", .0.as_millis())]
-    Timeout(Duration),
-    #[error("resolving {host}: {source}")]
-    Resolve {
-        host: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("connecting to {target}: {source}")]
-    Connect {
-        target: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("TLS handshake with {target}: {source}")]
-    Tls {
-        target: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{target}: {source}")]
-    Io {
-        target: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{target}: malformed HTTP response: {reason}")]
-    BadResponse { target: String, reason: String },
-    #[error("{target}: HTTP status {code} {reason}, expected 2xx")]
-    HttpStatus {
-        target: String,
-        code: u16,
-        reason: String,
-    },
-    #[error("{}: does not exist", .0.display())]
-    FileMissing(PathBuf),
-    #[error("{}: {source}", .path.display())]
-    File {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("starting {program}: {source}")]
-    Spawn {
-        program: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{program} {status}{}", fmt_stderr(.stderr))]
-    ExitStatus {
-        program: String,
-        status: String,
-        stderr: String,
-    },
-    #[error("all_of: {0}")]
-    AllOf(Box<ProbeError>),
-    #[error("any_of: none good: {}", join_errors(.0))]
-    AnyOf(Vec<ProbeError>),
-}
-
-fn fmt_stderr(stderr: &str) -> String {
-    if stderr.is_empty() {
-        String::new()
-    } else {
-        format!(", stderr: {stderr}")
-    }
-}
-
-fn join_errors(errors: &[ProbeError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 /// Runs probes. The monitor is generic over it so tests can drive it with scripted results
 /// under tokio's paused clock.
@@ -153,40 +73,6 @@ pub fn run_probe(
                 Err(ProbeError::AnyOf(errors))
             }
         }
-    })
-}
-
-/// Connects to every address `host` resolves to, in resolver order, until one accepts.
-pub(super) async fn connect(host: &str, port: u16) -> Result<TcpStream, ProbeError> {
-    let target = TcpTarget {
-        host: host.to_string(),
-        port,
-    };
-    tcp_connect(&target).await.map(|(_, stream)| stream)
-}
-
-async fn tcp_connect(target: &TcpTarget) -> Result<(std::net::SocketAddr, TcpStream), ProbeError> {
-    let addrs: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
-        .await
-        .map_err(|source| ProbeError::Resolve {
-            host: target.host.clone(),
-            source,
-        })?
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no addresses");
-    for addr in &addrs {
-        match TcpStream::connect(addr).await {
-            Ok(s) => return Ok((*addr, s)),
-            Err(e) => last = e,
-        }
-    }
-    let target = match addrs.as_slice() {
-        [one] => one.to_string(),
-        _ => format!("{}:{}", target.host, target.port),
-    };
-    Err(ProbeError::Connect {
-        target,
-        source: last,
     })
 }
 

@@ -7,11 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use super::super::raw::{RawDns, RawResolver, S};
-use super::super::{DnsConfig, Family, InstanceConfig};
-use super::{dns_name, Validator};
-use crate::resolver::{
+use super::super::resolver::{
     OwnNameserver, ResolverConfig, DEFAULT_SOURCE, DEFAULT_TARGET, DEFAULT_UPSTREAM_COPY,
 };
+use super::super::{DnsConfig, Family, InstanceConfig};
+use super::{dns_name, Validator};
 
 /// resolv.conf has no syntax for a port: the node's libc always asks port 53.
 const DNS_PORT: u16 = 53;
