@@ -245,4 +245,22 @@ fn slow_and_garbage_clients_do_not_hold_off_health_and_only_root_changes_things(
     assert_eq!(still["state"], "MASTER", "{still}");
     assert_eq!(transitions_after, transitions_before, "{still}");
     assert!(root_reload.success, "{root_reload:?}");
+
+    // `[control] group`: members may change things too; the socket is 0660 with that group.
+    // Debian's `nogroup` is gid 65534, nobody's primary group under setpriv below.
+    vipd.terminate(Duration::from_secs(5)).unwrap();
+    let path = scenarios::write_config(lab.node(0), &config).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap() + "group = \"nogroup\"\n";
+    std::fs::write(&path, text).unwrap();
+    let _vipd = scenarios::start_written(lab.node(0)).unwrap();
+    let meta = std::fs::metadata(&socket).unwrap();
+    let group_mode = meta.permissions().mode() & 0o777;
+    let (member_reload, said) = as_nobody(&["reload"]);
+    eprintln!("SOAK http-group: socket mode {group_mode:o} gid {}; nobody (in nogroup) reload: {member_reload}", std::os::unix::fs::MetadataExt::gid(&meta));
+    assert_eq!(group_mode, 0o660);
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 65534);
+    assert!(
+        member_reload,
+        "a member of [control] group was refused: {said}"
+    );
 }

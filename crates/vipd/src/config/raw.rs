@@ -99,6 +99,7 @@ pub struct RawHttp {
 #[serde(deny_unknown_fields)]
 pub struct RawControl {
     pub socket: Option<S<String>>,
+    pub group: Option<S<String>>,
 }
 
 /// `[resolver]`, validated in validate/resolver.rs.

@@ -210,6 +210,26 @@ impl Validator<'_> {
             .and_then(|c| c.get_ref().socket.as_ref())
             .and_then(|s| self.absolute_path(s, "control: socket"))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        let control_group = raw
+            .control
+            .as_ref()
+            .and_then(|c| c.get_ref().group.as_ref())
+            .and_then(|g| {
+                let name = g.get_ref();
+                let valid = (1..=32).contains(&name.len())
+                    && !name.starts_with('-')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                if !valid {
+                    self.err(
+                        g.span(),
+                        "control: group",
+                        format!("{name:?} is not a group name or number (1..32 of letters, digits, `_`, `.`, `-`)"),
+                    );
+                }
+                valid.then(|| name.clone())
+            });
 
         let resolver = raw
             .resolver
@@ -230,7 +250,10 @@ impl Validator<'_> {
             checks,
             dns,
             http,
-            control: ControlConfig { socket },
+            control: ControlConfig {
+                socket,
+                group: control_group,
+            },
             resolver,
             handoff,
             warnings: Vec::new(),

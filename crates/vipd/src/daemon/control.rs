@@ -3,10 +3,12 @@
 //! Protocol: the client writes one JSON request line, the daemon answers one JSON line and closes.
 //! The socket is created mode 0600 (root only): it can move VIPs.
 //!
-//! Defence in depth: the daemon also checks the peer's credentials (SO_PEERCRED) before a
-//! `reload`, `resign` or `resume`: only root and the daemon's own user may change anything,
-//! even if the socket's mode was loosened by hand; `status` is answered to anyone who can
-//! connect. At most [`MAX_PENDING`] connections may be waiting for their request line; a new
+//! With `[control] group`, the socket is given that group and mode 0660, and its members may
+//! use it like root. Defence in depth: the daemon also checks the peer's credentials
+//! (SO_PEERCRED, and the supplementary groups of the peer's process) before a `reload`,
+//! `resign` or `resume`: only root, the daemon's own user and members of that group may change
+//! anything, even if the socket's mode was loosened by hand; `status` is answered to anyone who
+//! can connect. At most [`MAX_PENDING`] connections may be waiting for their request line; a new
 //! one beyond that closes the oldest, so silent clients cannot hold `vipd status` off or use up
 //! the daemon's descriptors.
 
@@ -176,9 +178,11 @@ pub async fn refuse_if_running(path: &Path) -> std::io::Result<()> {
 /// Binds the socket (replacing a stale one) and serves it in the background.
 pub async fn listen(
     path: &Path,
+    group: Option<&str>,
     requests: mpsc::Sender<ControlRequest>,
     shared: Arc<Shared>,
 ) -> std::io::Result<()> {
+    let gid = group.map(resolve_group).transpose()?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -188,13 +192,22 @@ pub async fn listen(
     }
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot give it group {gid} ([control] group): {e}; vipd must be a member of the group (SupplementaryGroups= in a drop-in) or have CAP_CHOWN"),
+            )
+        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    }
     tokio::spawn(async move {
         let mut pending = crate::http::Connections::new(MAX_PENDING);
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
                     let reader =
-                        tokio::spawn(handle(stream, requests.clone(), Arc::clone(&shared)));
+                        tokio::spawn(handle(stream, gid, requests.clone(), Arc::clone(&shared)));
                     if pending.admit(None, reader.abort_handle()) {
                         tracing::debug!(
                             "control socket: {MAX_PENDING} clients silent; closed the oldest"
@@ -217,8 +230,21 @@ pub fn remove_socket(path: &Path) {
 
 /// Reads the request line (this task is the one [`MAX_PENDING`] bounds), then answers it on a
 /// task of its own: a resign waiting for the successor is not a silent client.
-async fn handle(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, shared: Arc<Shared>) {
-    let peer_uid = stream.peer_cred().ok().map(|c| c.uid());
+async fn handle(
+    stream: UnixStream,
+    group: Option<u32>,
+    requests: mpsc::Sender<ControlRequest>,
+    shared: Arc<Shared>,
+) {
+    let cred = stream.peer_cred().ok();
+    let peer = cred.map(|c| Peer {
+        uid: c.uid(),
+        in_group: group.is_some_and(|g| {
+            c.gid() == g
+                || c.pid()
+                    .is_some_and(|pid| supplementary_groups(pid).contains(&g))
+        }),
+    });
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
     let mut line = String::new();
@@ -228,9 +254,9 @@ async fn handle(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, shar
     };
     tokio::spawn(async move {
         let reply = match parsed {
-            Ok(request) => match refuse(&request, peer_uid, nix::unistd::geteuid().as_raw()) {
+            Ok(request) => match refuse(&request, peer, nix::unistd::geteuid().as_raw()) {
                 Some(refusal) => {
-                    tracing::warn!(uid = ?peer_uid, "control socket: {refusal}");
+                    tracing::warn!(uid = ?peer.map(|p| p.uid), "control socket: {refusal}");
                     ControlReply::error(refusal)
                 }
                 None => dispatch(request, &requests, &shared).await,
@@ -246,9 +272,50 @@ async fn handle(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, shar
     });
 }
 
-/// Why `request` from a peer with user id `peer` (None: unknown) is refused by a daemon running
-/// as `daemon_uid`, or None if it may go ahead. Status is open to whoever can connect.
-pub fn refuse(request: &Request, peer: Option<u32>, daemon_uid: u32) -> Option<String> {
+/// Who is on the other end of a control connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    /// A member of `[control] group` (primary or supplementary group).
+    pub in_group: bool,
+}
+
+/// `[control] group`: a name, or a number.
+fn resolve_group(name: &str) -> std::io::Result<u32> {
+    if let Ok(gid) = name.parse() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("[control] group = {name:?}: no such group"),
+        )),
+        Err(e) => Err(std::io::Error::other(format!(
+            "[control] group = {name:?}: {e}"
+        ))),
+    }
+}
+
+/// The supplementary groups of process `pid` (the `Groups:` line of /proc/PID/status).
+fn supplementary_groups(pid: i32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Groups:").map(|g| {
+                    g.split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect()
+                })
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// Why `request` from `peer` (None: unknown) is refused by a daemon running as `daemon_uid`,
+/// or None if it may go ahead. Status is open to whoever can connect.
+pub fn refuse(request: &Request, peer: Option<Peer>, daemon_uid: u32) -> Option<String> {
     let command = match request {
         Request::Status => return None,
         Request::Reload => "reload",
@@ -256,9 +323,10 @@ pub fn refuse(request: &Request, peer: Option<u32>, daemon_uid: u32) -> Option<S
         Request::Resume { .. } => "resume",
     };
     match peer {
-        Some(uid) if uid == 0 || uid == daemon_uid => None,
-        Some(uid) => Some(format!(
-            "permission denied: user id {uid} may not {command}; only root or vipd's own user (uid {daemon_uid}) may"
+        Some(p) if p.uid == 0 || p.uid == daemon_uid || p.in_group => None,
+        Some(p) => Some(format!(
+            "permission denied: user id {} may not {command}; only root, vipd's own user (uid {daemon_uid}) or members of [control] group may",
+            p.uid
         )),
         None => Some(format!(
             "permission denied: cannot tell who is asking to {command} (no peer credentials)"
@@ -325,27 +393,49 @@ pub async fn request(path: &Path, request: &Request) -> anyhow::Result<ControlRe
 mod tests {
     use super::*;
 
+    fn user(uid: u32) -> Option<Peer> {
+        Some(Peer {
+            uid,
+            in_group: false,
+        })
+    }
+
     #[test]
-    fn only_root_or_the_daemons_user_may_change_anything_and_anyone_may_ask_status() {
-        let resign = Request::Resign {
-            instance: "api".into(),
-        };
+    fn only_root_the_daemons_user_or_the_group_may_change_anything_and_anyone_may_ask_status() {
+        let member = Some(Peer {
+            uid: 1000,
+            in_group: true,
+        });
         for request in [
             Request::Reload,
-            resign.clone(),
+            Request::Resign {
+                instance: "api".into(),
+            },
             Request::Resume {
                 instance: "api".into(),
             },
         ] {
-            assert_eq!(refuse(&request, Some(0), 0), None);
-            assert_eq!(refuse(&request, Some(61234), 61234), None);
-            let denied = refuse(&request, Some(65534), 61234).unwrap();
+            assert_eq!(refuse(&request, user(0), 0), None);
+            assert_eq!(refuse(&request, user(61234), 61234), None);
+            assert_eq!(refuse(&request, member, 61234), None);
+            let denied = refuse(&request, user(65534), 61234).unwrap();
             assert!(
                 denied.starts_with("permission denied: user id 65534"),
                 "{denied}"
             );
             assert!(refuse(&request, None, 0).is_some());
         }
-        assert_eq!(refuse(&Request::Status, Some(65534), 0), None);
+        assert_eq!(refuse(&Request::Status, user(65534), 0), None);
+    }
+
+    #[test]
+    fn a_group_is_a_number_or_a_known_name() {
+        assert_eq!(resolve_group("0").unwrap(), 0);
+        assert_eq!(resolve_group("root").unwrap(), 0);
+        assert!(resolve_group("no-such-group-vipd").is_err());
+        // This process is a member of its own primary group only through its gid; the
+        // Groups: line parses (possibly empty).
+        let own = supplementary_groups(std::process::id() as i32);
+        assert!(own.len() < 65536);
     }
 }
