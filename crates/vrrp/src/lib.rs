@@ -8,11 +8,12 @@
 //! - [`timers`]: Skew_Time / Master_Down_Interval arithmetic.
 //! - [`router`]: the per-virtual-router state machine ([`Router`]).
 //! - [`vrid`]: OpenShift's fletcher8 virtual router id derivation.
-//! - [`sim`]: a deterministic LAN simulator for tests.
+//! - `sim` (cargo feature `sim`, on in this crate's own tests): a deterministic LAN simulator.
 
 pub mod packet;
 pub mod reassert;
 pub mod router;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod timer_table;
 pub mod timers;
