@@ -85,6 +85,14 @@ pub fn check_reply(zone: &ClusterZone, query: &[u8], reply: &[u8], limit: usize)
     let Some(set) = zone.lookup_text(&text) else {
         return;
     };
+    if response.metadata.response_code == ResponseCode::FormErr {
+        // vipd is stricter than hickory's reader, which skips bytes after the last record and
+        // keeps a cut EDNS option: FORMERR is right for such a query. A query hickory reads
+        // completely (re-encodes to as many bytes) must not get it.
+        let strict = request.to_vec().is_ok_and(|v| v.len() == query.len());
+        assert!(!strict, "FORMERR for a well-formed query {query:02x?}");
+        return;
+    }
     assert_eq!(
         response.metadata.response_code,
         ResponseCode::NoError,

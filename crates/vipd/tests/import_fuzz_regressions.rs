@@ -95,3 +95,26 @@ fn a_repeated_setting_in_any_block_keeps_the_last_value_and_warns() {
     );
     parses_as_toml(&import.toml);
 }
+
+/// The comment line written above a translated vrrp_script probe (`# line N: curl ...`) also
+/// copied control characters from the source.
+#[test]
+fn a_control_character_in_a_vrrp_script_is_escaped_in_its_comment_line() {
+    let input =
+        include_bytes!("../../../fuzz/regressions/import_keepalived/control-character-in-script");
+    let text = String::from_utf8_lossy(&input[1..]);
+    let cluster = (input[0] & 1 != 0).then_some("ostest");
+    let import = assemble(
+        Some(("keepalived.conf", translate_keepalived(&text, cluster))),
+        None,
+        cluster,
+    );
+    parses_as_toml(&import.toml);
+    assert!(
+        import
+            .toml
+            .contains("# line 17: curl http://localhost:1936/hea"),
+        "{}",
+        import.toml
+    );
+}

@@ -357,7 +357,7 @@ fn translate_script(t: &mut Translator<'_>, s: &Stmt) -> Option<String> {
             )
         });
     let (probe_text, probe_from) = probe;
-    out.push_str(&format!("# {probe_from}\n"));
+    out.push_str(&format!("# {}\n", toml_out::comment_text(&probe_from)));
     out.push_str(&probe_text);
     out.push_str(&toml_out::line(
         "interval",
@@ -672,9 +672,12 @@ fn translate_instance(
             let derived = cluster.map(|c| vipd_vrrp::vrid::derive_vrid(&format!("{c}-{name}")));
             if derived == Some(id) {
                 out.push_str(&format!(
-                    "# {}: virtual_router_id {id} = the VRID vipd derives from \"{}-{name}\"\n",
-                    at(line),
-                    cluster.unwrap_or_default()
+                    "# {}\n",
+                    toml_out::comment_text(&format!(
+                        "{}: virtual_router_id {id} = the VRID vipd derives from \"{}-{name}\"",
+                        at(line),
+                        cluster.unwrap_or_default()
+                    ))
                 ));
             } else {
                 out.push_str(&toml_out::line(

@@ -15,10 +15,13 @@ pub fn strings<S: AsRef<str>>(items: &[S]) -> String {
 
 /// `   # from` (two spaces before the hash, as rustfmt-like TOML style has it).
 pub fn comment(from: &str) -> String {
-    // TOML comments may not hold control characters (a NUL in the source line made the whole
-    // output unparsable; found by fuzz/fuzz_targets/import_corefile.rs).
-    let from: String = from
-        .chars()
+    format!("  # {}", comment_text(from))
+}
+
+/// `text` fit for a TOML comment: TOML comments may not hold control characters (a NUL in a
+/// source line made the whole output unparsable; found by fuzz/fuzz_targets/import_*.rs).
+pub fn comment_text(text: &str) -> String {
+    text.chars()
         .flat_map(|c| {
             if c.is_control() && c != '\t' {
                 c.escape_default().collect::<Vec<_>>()
@@ -26,8 +29,7 @@ pub fn comment(from: &str) -> String {
                 vec![c]
             }
         })
-        .collect();
-    format!("  # {from}")
+        .collect()
 }
 
 /// `key = value  # from` on its own line.
