@@ -492,8 +492,11 @@ impl<J: JitterSource> Session<J> {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<Timer> = self.timers.expired(now).collect();
-        for timer in due {
+        let mut due = [None; Timer::ALL.len()];
+        for (slot, timer) in due.iter_mut().zip(self.timers.expired(now)) {
+            *slot = Some(timer);
+        }
+        for timer in due.into_iter().flatten() {
             match timer {
                 Timer::Detection => self.on_detection_timeout(),
                 // A state change at this same instant already sent a packet and re-armed
