@@ -13,7 +13,19 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::cmd::{run, run_in};
-use crate::topology::{IfAddr, IFACE};
+
+/// The interface name of the lab link inside every node and the client.
+pub const IFACE: &str = "eth0";
+
+/// An address as `ip -j addr` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfAddr {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub label: Option<String>,
+    pub tentative: bool,
+    pub deprecated: bool,
+}
 
 #[derive(Debug, Clone)]
 pub struct Host {

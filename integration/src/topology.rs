@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::cmd::{run, run_in};
 use crate::host::Host;
+pub use crate::host::{IfAddr, IFACE};
 use crate::probe::Prober;
 
 /// Every namespace this harness creates starts with this prefix, followed by the creating process id.
@@ -27,9 +28,6 @@ pub const PREFIX: &str = "vl";
 
 /// Stands for the client's switch port in [`Lab::partition`] groups.
 pub const CLIENT: usize = usize::MAX;
-
-/// The interface name of the lab link inside every node and the client.
-pub const IFACE: &str = "eth0";
 
 /// The bridge every port joins while the network is whole.
 const BRIDGE: &str = "br0";
@@ -55,16 +53,6 @@ pub fn node_ipv6(i: usize) -> Ipv6Addr {
 /// The client's addresses: 192.0.2.100 and 2001:db8::100.
 pub const CLIENT_IPV4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 pub const CLIENT_IPV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
-
-/// An address as `ip -j addr` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IfAddr {
-    pub addr: IpAddr,
-    pub prefix_len: u8,
-    pub label: Option<String>,
-    pub tentative: bool,
-    pub deprecated: bool,
-}
 
 pub struct Lab {
     name: String,
