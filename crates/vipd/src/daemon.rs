@@ -93,6 +93,16 @@ pub struct Shared {
     pub handoff: Mutex<Option<Arc<Mutex<handoff::HandoffStatus>>>>,
 }
 
+impl crate::http::Endpoints for Shared {
+    fn ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn metrics(&self) -> String {
+        metrics::render(self)
+    }
+}
+
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ReloadStats {
     pub ok: u64,

@@ -16,7 +16,6 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
-use crate::daemon::Shared;
+/// What the endpoints need from the daemon: a narrow view, so this module does not depend on
+/// the daemon's state (the daemon's `Shared` implements it).
+pub trait Endpoints: Send + Sync + 'static {
+    /// `/ready`: every instance is placed and running.
+    fn ready(&self) -> bool;
+    /// `/metrics`: the Prometheus text.
+    fn metrics(&self) -> String;
+}
 
 /// Longest request head read.
 const MAX_REQUEST: usize = 8192;
@@ -36,13 +42,13 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_CONNECTIONS: usize = 64;
 
 /// Serves until the runtime stops.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub async fn serve<E: Endpoints>(listener: TcpListener, shared: Arc<E>) {
     let mut open = Connections::new(MAX_CONNECTIONS);
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let shared = Arc::clone(&shared);
-                let task = tokio::spawn(async move { handle(stream, &shared).await });
+                let task = tokio::spawn(async move { handle(stream, &*shared).await });
                 if open.admit(Some(peer.ip()), task.abort_handle()) {
                     tracing::debug!(
                         "HTTP: {MAX_CONNECTIONS} connections open; closed the oldest for a new one"
@@ -98,7 +104,7 @@ impl Connections {
     }
 }
 
-async fn handle(mut stream: TcpStream, shared: &Shared) {
+async fn handle<E: Endpoints>(mut stream: TcpStream, shared: &E) {
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut len = 0;
     // Read until the end of the request head, the buffer is full, EOF, or the deadline. A head
@@ -133,7 +139,7 @@ async fn handle(mut stream: TcpStream, shared: &Shared) {
 }
 
 /// Maps a request line to (status line, content type, body).
-pub fn route(request_line: &str, shared: &Shared) -> (&'static str, &'static str, String) {
+pub fn route<E: Endpoints>(request_line: &str, shared: &E) -> (&'static str, &'static str, String) {
     let mut parts = request_line.split_whitespace();
     let method = parts.next().unwrap_or("");
     let target = parts.next().unwrap_or("");
@@ -149,7 +155,7 @@ pub fn route(request_line: &str, shared: &Shared) -> (&'static str, &'static str
     match path {
         "/health" => ("200 OK", TEXT, "OK".into()),
         "/ready" => {
-            if shared.ready.load(Ordering::SeqCst) {
+            if shared.ready() {
                 ("200 OK", TEXT, "OK".into())
             } else {
                 (
@@ -162,7 +168,7 @@ pub fn route(request_line: &str, shared: &Shared) -> (&'static str, &'static str
         "/metrics" => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            crate::daemon::metrics::render(shared),
+            shared.metrics(),
         ),
         _ => (
             "404 Not Found",
@@ -179,6 +185,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
+    use crate::daemon::Shared;
 
     fn shared(ready: bool) -> Shared {
         Shared {
