@@ -128,8 +128,9 @@ fn tcp_dig(lab: &Lab) -> (bool, f64) {
 /// 1,000 idle and 1,000 slow TCP clients (a length prefix announcing 65,535 bytes, then one
 /// byte a second) plus 150,000 datagrams of garbage in 20 s, while a client asks for the API name
 /// every 10 ms over UDP. Local answers must keep their latency, TCP connections stay within the
-/// server's bound and are closed by its idle timeout, memory stays bounded and comes back, the
-/// garbage is counted as dropped, and nothing changes.
+/// server's bound, the longest-idle ones make room for new clients and the rest are closed by the
+/// idle timeout, a TCP client that asks is answered at once, memory stays bounded and comes back,
+/// the garbage is counted as dropped, and nothing changes.
 #[test]
 fn two_thousand_idle_or_slow_tcp_clients_and_a_garbage_flood_leave_local_answers_on_time() {
     const ATTACK: u64 = 20;
@@ -150,9 +151,8 @@ fn two_thousand_idle_or_slow_tcp_clients_and_a_garbage_flood_leave_local_answers
         .result(Duration::from_secs(15))
         .unwrap();
 
-    // The attack: everything at once, each bounded in count and time. Connections are served
-    // in the order they were made, so the slow clients come first and last: the first 256 the
-    // server takes are 200 slow and 56 idle ones.
+    // The attack: everything at once, each bounded in count and time. Slow clients come first
+    // and last, idle ones between: whichever kind is oldest is displaced first.
     let tcp = |label: &str, count: &str, slow: bool, secs: u64| {
         let secs = secs.to_string();
         let mut args = vec!["tcp-hold", &addr, "--count", count, "--secs", &secs];
@@ -326,19 +326,30 @@ fn two_thousand_idle_or_slow_tcp_clients_and_a_garbage_flood_leave_local_answers
         fds_max <= fds_before + 256 + 2,
         "vipd had {fds_max} descriptors open (before: {fds_before})"
     );
-    // Connections are closed by the idle timeout (10 s), trickling or not, and the next ones
-    // in the queue get their turn.
-    for (what, r, min) in [("idle", &idle_tcp, 56), ("slow", &slow_first, 200)] {
+    // At the bound each new client displaces the connection idle the longest (RFC 7766 section
+    // 6.2.3), so the first 1,200 are closed as the later ones arrive, well before the 10 s idle
+    // timeout, and the idle timeout closes the last 256, trickling or not.
+    for (what, r, min) in [("idle", &idle_tcp, 990), ("slow, first", &slow_first, 200)] {
         let first = r["closed_first_ms"].as_u64().unwrap();
         assert!(
-            (9_000..=13_000).contains(&first),
-            "{what}: first close by the server after {first} ms: {r}"
+            first < 5_000,
+            "{what}: first close by the server after {first} ms (displacement expected): {r}"
         );
         assert!(
             r["closed_by_server"].as_u64().unwrap() >= min,
             "{what}: fewer than {min} closed by the server: {r}"
         );
     }
+    let last_close = slow_last["closed_max_ms"].as_u64().unwrap();
+    assert!(
+        slow_last["closed_by_server"].as_u64().unwrap() >= 790 && last_close <= 14_000,
+        "slow, last: not all closed by displacement or the 10 s idle timeout: {slow_last}"
+    );
+    // A client that asks is answered during the attack, at once, not after the attackers' turn.
+    assert!(
+        tcp_during.iter().all(|&(ok, secs)| ok && secs < 1.0),
+        "TCP queries during the attack: {tcp_during:?} (answered, s)"
+    );
     assert!(back.is_some(), "vipd's descriptors did not come back");
     // The garbage was dropped and counted (the rest got FORMERR), and changed nothing.
     assert!(
@@ -354,8 +365,12 @@ fn two_thousand_idle_or_slow_tcp_clients_and_a_garbage_flood_leave_local_answers
         "vipd's descriptors did not come back after the TCP rounds"
     );
     assert!(rss_max <= 48 * 1024, "RSS reached {rss_max} KiB");
+    // The first round leaves the allocator's high-water mark (measured 14 -> 16..22 MiB, it
+    // varies with how the connections landed on the runtime's threads); a leak would show as a
+    // further climb from the second round to the third (2,000 connections each: a leak of 2 KiB
+    // per connection is 4 MiB).
     assert!(
-        rss_rounds[1] <= rss_after + 8 * 1024,
+        rss_rounds[1] <= rss_rounds[0] + 4 * 1024,
         "RSS grew by repeating the attack: {rss_after} -> {rss_rounds:?} KiB"
     );
 }

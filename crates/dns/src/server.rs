@@ -27,7 +27,7 @@ use nix::sys::socket::{
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::answer::{
@@ -192,7 +192,8 @@ pub struct ServerConfig {
     pub allow: Vec<ClientNet>,
     /// TCP connections idle this long are closed (RFC 7766 section 6.2.3 suggests seconds).
     pub tcp_idle_timeout: Duration,
-    /// Concurrent TCP connections; further ones wait in the kernel's accept queue.
+    /// Concurrent TCP connections. At the bound a new client displaces the connection that has
+    /// waited longest for its next query (RFC 7766 section 6.2.3).
     pub max_tcp_connections: usize,
 }
 
@@ -231,7 +232,7 @@ pub enum ServerError {
     NoRuntime,
 }
 
-/// Counter snapshot for Prometheus; all counters only grow.
+/// Counter snapshot for Prometheus; every field but `tcp_open` only grows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsMetrics {
     pub queries_a: u64,
@@ -252,6 +253,13 @@ pub struct DnsMetrics {
     pub dropped_not_allowed: u64,
     /// Forwarded queries dropped because too many were already in flight.
     pub dropped_overload: u64,
+    /// TCP connections closed early, longest idle first, to make room for a new client at
+    /// `max_tcp_connections`.
+    pub tcp_displaced: u64,
+    /// New TCP connections closed at once because every open one was answering a query.
+    pub tcp_refused: u64,
+    /// TCP connections open now (a gauge, the only field that goes down).
+    pub tcp_open: u64,
 }
 
 /// One worker's counters, on its own cache line so workers never contend.
@@ -267,6 +275,8 @@ struct Counters {
     dropped_malformed: AtomicU64,
     dropped_not_allowed: AtomicU64,
     dropped_overload: AtomicU64,
+    tcp_displaced: AtomicU64,
+    tcp_refused: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -309,6 +319,8 @@ impl Counters {
         total.dropped_malformed += get(&self.dropped_malformed);
         total.dropped_not_allowed += get(&self.dropped_not_allowed);
         total.dropped_overload += get(&self.dropped_overload);
+        total.tcp_displaced += get(&self.tcp_displaced);
+        total.tcp_refused += get(&self.tcp_refused);
     }
 }
 
@@ -351,6 +363,7 @@ pub struct DnsServerHandle {
     /// Dropping or setting it ends the TCP accept loops and every open connection.
     tcp_stop: watch::Sender<bool>,
     counters: Arc<Vec<Counters>>,
+    tcp_slots: Arc<tcp::Slots>,
     local_addrs: Vec<SocketAddr>,
 }
 
@@ -375,6 +388,7 @@ impl DnsServerHandle {
         for counters in self.counters.iter() {
             counters.add_to(&mut total);
         }
+        total.tcp_open = self.tcp_slots.open() as u64;
         total
     }
 
@@ -477,7 +491,7 @@ impl DnsServer {
         }
 
         let (tcp_stop, _) = watch::channel(false);
-        let connections = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
+        let slots = tcp::Slots::new(config.max_tcp_connections);
         let handler = Arc::new(tcp::TcpHandler::new(
             Arc::clone(&shared),
             Arc::clone(&counters),
@@ -487,13 +501,13 @@ impl DnsServer {
             .into_iter()
             .map(|listener| {
                 let handler = Arc::clone(&handler);
-                let connections = Arc::clone(&connections);
+                let slots = Arc::clone(&slots);
                 let stop = tcp_stop.subscribe();
                 let idle = config.tcp_idle_timeout;
                 runtime.spawn(async move {
                     let mut until_stopped = stop.clone();
                     tokio::select! {
-                        () = tcp::accept_loop(listener, handler, connections, idle, stop) => {}
+                        () = tcp::accept_loop(listener, handler, slots, idle, stop) => {}
                         _ = until_stopped.wait_for(|stopped| *stopped) => {}
                     }
                 })
@@ -513,6 +527,7 @@ impl DnsServer {
             tcp_tasks,
             tcp_stop,
             counters,
+            tcp_slots: slots,
             local_addrs,
         })
     }

@@ -554,45 +554,60 @@ fn tcp_client_outside_the_allow_list_is_disconnected_without_a_reply() {
     assert_eq!(metrics.queries_a, 0);
 }
 
+/// EOF or reset within `within`: the server closed the connection.
+fn assert_closed_by_server(stream: &mut std::net::TcpStream, within: Duration) {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 2];
+    match std::io::Read::read(stream, &mut buf) {
+        Ok(n) => assert_eq!(n, 0, "expected EOF, got {n} bytes"),
+        Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}"),
+    }
+}
+
 #[test]
-fn tcp_connection_beyond_the_bound_is_served_once_another_closes() {
-    use std::io::Write;
+fn tcp_client_beyond_the_bound_displaces_the_longest_idle_connection() {
     let server = TestServer::start(zone(), |config| {
-        config.max_tcp_connections = 1;
+        config.max_tcp_connections = 2;
     });
-    let mut first = tcp_connect(server.addr);
+    // `oldest` asked once, long ago; `quiet` connected later and never asked.
+    let mut oldest = tcp_connect(server.addr);
     assert_eq!(
-        tcp_exchange(&mut first, &Query::new(&api(), 1).bytes())
+        tcp_exchange(&mut oldest, &Query::new(&api(), 1).bytes())
             .answers
             .len(),
         1
     );
+    std::thread::sleep(Duration::from_millis(50));
+    let mut quiet = tcp_connect(server.addr);
+    std::thread::sleep(Duration::from_millis(50));
 
-    // Connects (the kernel's accept queue), but is not read while `first` is open.
-    let mut second = tcp_connect(server.addr);
-    second
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
+    // The third client is served at once, and `oldest`, idle the longest, makes room.
+    let started = Instant::now();
+    let mut third = tcp_connect(server.addr);
     let mut query = Query::new(&api(), 1);
-    query.id = 2;
-    second.write_all(&framed(&query)).unwrap();
-    let mut prefix = [0u8; 2];
-    let err = std::io::Read::read_exact(&mut second, &mut prefix).unwrap_err();
+    query.id = 3;
+    assert_eq!(tcp_exchange(&mut third, &query.bytes()).metadata.id, 3);
     assert!(
-        matches!(
-            err.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-        "{err}"
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
     );
+    assert_closed_by_server(&mut oldest, Duration::from_secs(2));
 
-    drop(first);
-    second
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let reply = read_framed(&mut second);
-    assert_eq!(reply.metadata.id, 2);
-    assert_eq!(reply.answers.len(), 1);
+    // `quiet` is still served; asking makes it the most recently active.
+    query.id = 4;
+    assert_eq!(tcp_exchange(&mut quiet, &query.bytes()).metadata.id, 4);
+    let metrics = server.handle.as_ref().unwrap().metrics();
+    assert_eq!(metrics.tcp_displaced, 1);
+    assert_eq!(metrics.tcp_refused, 0);
+    assert_eq!(metrics.tcp_open, 2);
+
+    drop((quiet, third));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.handle.as_ref().unwrap().metrics().tcp_open > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.handle.as_ref().unwrap().metrics().tcp_open, 0);
 }
 
 #[test]

@@ -4,8 +4,11 @@
 //! - ours: the accept loop, because hickory-server's `Server::register_listener` accepts every
 //!   connection it is offered: it has no bound on open connections (and on EMFILE its accept loop
 //!   retries at once, spinning), and its access control answers REFUSED per message instead of
-//!   closing the connection. vipd keeps `max_tcp_connections` (further clients wait in the
-//!   kernel's accept queue) and closes connections from outside `allow` before reading a byte.
+//!   closing the connection. vipd keeps at most `max_tcp_connections` open and closes connections
+//!   from outside `allow` before reading a byte. At the bound a new client displaces the open
+//!   connection that has waited longest for its next whole message ([`Slots`]; RFC 7766 section
+//!   6.2.3 lets a server under pressure close idle connections early), so clients that connect
+//!   and then say nothing, or trickle a message byte by byte, cannot lock out the ones that ask.
 //! - hickory's: everything on an accepted connection, the same pieces `register_listener` uses:
 //!   hickory-net's `TcpStream` (two-byte length framing, responses written in the order they
 //!   are queued), hickory-server's `TimeoutStream` (idle timeout, reset by every whole message),
@@ -15,8 +18,8 @@
 //!   under `Server::register_listener` (tested below).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hickory_server::net::runtime::iocompat::AsyncIoTokioAsStd;
@@ -33,7 +36,7 @@ use hickory_server::server::{
 };
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify};
 use tracing::{debug, warn};
 
 use super::{bump, is_badvers, Counters, ForwardQuery, Shared};
@@ -181,19 +184,140 @@ fn unanswered(request: &Request) -> ResponseInfo {
     })
 }
 
-/// Accepts connections while fewer than the bound are open, closes those from outside `allow`
-/// at once, and serves each of the others on its own task until EOF, the idle timeout, or stop.
+/// The open TCP connections: which one a new client displaces when all `max` are taken.
+///
+/// A connection is *idle* from its accept, and again from each response sent, until its next
+/// whole message arrives; while a message is being answered it is *busy* and is never displaced.
+/// At the bound, the connection idle the longest is told to close; when every one is busy the
+/// new client is closed instead. Locked twice per TCP message and once per accept: TCP is not
+/// the hot path, and `max` is a few hundred at most.
+pub(super) struct Slots {
+    max: usize,
+    inner: Mutex<SlotTable>,
+}
+
+#[derive(Default)]
+struct SlotTable {
+    next_id: u64,
+    open: Vec<Slot>,
+}
+
+struct Slot {
+    id: u64,
+    /// `None` while a message is being answered.
+    idle_since: Option<Instant>,
+    close: Arc<Notify>,
+}
+
+/// What [`Slots::admit`] decided for a new connection.
+enum Admission {
+    /// Serve it; `displaced` tells whether an idle connection was closed to make room.
+    Serve { slot: SlotGuard, displaced: bool },
+    /// All `max` connections are answering a message: close the new one.
+    Full,
+}
+
+impl Slots {
+    pub(super) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Slots {
+            max: max.max(1),
+            inner: Mutex::new(SlotTable::default()),
+        })
+    }
+
+    fn table(&self) -> MutexGuard<'_, SlotTable> {
+        // A panic while holding this lock cannot leave the table inconsistent (every update is
+        // one push, remove or field store), so a poisoned lock is used as it is.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Connections open now.
+    pub(super) fn open(&self) -> usize {
+        self.table().open.len()
+    }
+
+    fn admit(self: &Arc<Self>, now: Instant) -> Admission {
+        let mut table = self.table();
+        let mut displaced = false;
+        if table.open.len() >= self.max {
+            let longest_idle = table
+                .open
+                .iter()
+                .enumerate()
+                .filter_map(|(i, slot)| slot.idle_since.map(|since| (since, i)))
+                .min();
+            let Some((_, index)) = longest_idle else {
+                return Admission::Full;
+            };
+            // Removed here, so the count is right at once; its task sees the notification
+            // (stored if it is not waiting yet) and closes the socket.
+            table.open.swap_remove(index).close.notify_one();
+            displaced = true;
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        let close = Arc::new(Notify::new());
+        table.open.push(Slot {
+            id,
+            idle_since: Some(now),
+            close: Arc::clone(&close),
+        });
+        Admission::Serve {
+            slot: SlotGuard {
+                slots: Arc::clone(self),
+                id,
+                close,
+            },
+            displaced,
+        }
+    }
+
+    fn set_idle(&self, id: u64, idle_since: Option<Instant>) {
+        if let Some(slot) = self.table().open.iter_mut().find(|slot| slot.id == id) {
+            slot.idle_since = idle_since;
+        }
+    }
+}
+
+/// One admitted connection's place in [`Slots`]; frees it when the connection ends.
+struct SlotGuard {
+    slots: Arc<Slots>,
+    id: u64,
+    close: Arc<Notify>,
+}
+
+impl SlotGuard {
+    fn busy(&self) {
+        self.slots.set_idle(self.id, None);
+    }
+
+    fn idle(&self) {
+        self.slots.set_idle(self.id, Some(Instant::now()));
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut table = self.slots.table();
+        if let Some(index) = table.open.iter().position(|slot| slot.id == self.id) {
+            table.open.swap_remove(index);
+        }
+    }
+}
+
+/// Accepts every connection, closes those from outside `allow` at once, makes room for the others
+/// in `slots` (displacing the longest-idle connection at the bound), and serves each on its own
+/// task until EOF, the idle timeout, displacement, or stop.
 pub(super) async fn accept_loop<F: ForwardQuery>(
     listener: TcpListener,
     handler: Arc<TcpHandler<F>>,
-    connections: Arc<Semaphore>,
+    slots: Arc<Slots>,
     idle: Duration,
     stop: watch::Receiver<bool>,
 ) {
     loop {
-        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
-            return;
-        };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(err) => {
@@ -207,15 +331,32 @@ pub(super) async fn accept_loop<F: ForwardQuery>(
             bump(&handler.counters().dropped_not_allowed);
             continue;
         }
+        let slot = match slots.admit(Instant::now()) {
+            Admission::Serve { slot, displaced } => {
+                if displaced {
+                    bump(&handler.counters().tcp_displaced);
+                }
+                slot
+            }
+            Admission::Full => {
+                bump(&handler.counters().tcp_refused);
+                debug!(%peer, "DNS TCP: every connection is answering a query; closing the new one");
+                continue;
+            }
+        };
         let handler = Arc::clone(&handler);
         let mut stop = stop.clone();
         tokio::spawn(async move {
+            let close = Arc::clone(&slot.close);
             tokio::select! {
-                () = serve_connection(stream, peer, &handler, idle) => {}
+                () = serve_connection(stream, peer, &handler, idle, &slot) => {}
+                () = close.notified() => {
+                    debug!(%peer, "DNS TCP connection closed to make room for a new client (longest idle)");
+                }
                 // Also fires when the handle is dropped (the sender goes away).
                 _ = stop.wait_for(|stopped| *stopped) => {}
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
@@ -228,6 +369,7 @@ async fn serve_connection<F: ForwardQuery>(
     peer: SocketAddr,
     handler: &TcpHandler<F>,
     idle: Duration,
+    slot: &SlotGuard,
 ) {
     let _ = stream.set_nodelay(true);
     let (messages, mut sender) =
@@ -248,6 +390,7 @@ async fn serve_connection<F: ForwardQuery>(
             bump(&handler.counters().dropped_malformed);
             return;
         }
+        slot.busy();
         match Request::from_bytes(bytes.clone(), peer, Protocol::Tcp) {
             Ok(request) => {
                 let response_handle = ResponseHandle::new(peer, sender.clone(), Protocol::Tcp);
@@ -267,6 +410,7 @@ async fn serve_connection<F: ForwardQuery>(
                 }
             }
         }
+        slot.idle();
     }
 }
 
@@ -320,6 +464,57 @@ mod tests {
         }
         query.extend_from_slice(&[0, 0, 1, 0, 1]);
         query
+    }
+
+    fn serve(admission: Admission) -> (SlotGuard, bool) {
+        match admission {
+            Admission::Serve { slot, displaced } => (slot, displaced),
+            Admission::Full => panic!("expected a slot"),
+        }
+    }
+
+    #[test]
+    fn slots_displace_the_longest_idle_and_never_a_busy_connection() {
+        let slots = Slots::new(2);
+        let t0 = Instant::now();
+        let (a, displaced) = serve(slots.admit(t0));
+        assert!(!displaced);
+        let (b, _) = serve(slots.admit(t0 + Duration::from_secs(1)));
+        assert_eq!(slots.open(), 2);
+
+        // `a` is idle the longest: it is told to close and leaves the table at once.
+        let (c, displaced) = serve(slots.admit(t0 + Duration::from_secs(2)));
+        assert!(displaced);
+        assert_eq!(slots.open(), 2);
+        let close_a = Arc::clone(&a.close);
+        let notified = close_a.notified();
+        futures_util::pin_mut!(notified);
+        // The permit was stored before anyone waited: the first poll completes.
+        assert!(futures_util::FutureExt::now_or_never(notified).is_some());
+        drop(a);
+        assert_eq!(
+            slots.open(),
+            2,
+            "dropping a displaced guard frees nothing twice"
+        );
+
+        // Both open connections busy: a new client is refused, nobody is displaced.
+        b.busy();
+        c.busy();
+        assert!(matches!(
+            slots.admit(t0 + Duration::from_secs(3)),
+            Admission::Full
+        ));
+        // `b` answered and is idle again: it is the one displaced, not the busy `c`.
+        b.idle();
+        let (_d, displaced) = serve(slots.admit(Instant::now()));
+        assert!(displaced);
+        let close_b = Arc::clone(&b.close);
+        assert!(futures_util::FutureExt::now_or_never(close_b.notified()).is_some());
+        let close_c = Arc::clone(&c.close);
+        assert!(futures_util::FutureExt::now_or_never(close_c.notified()).is_none());
+        drop((b, c));
+        assert_eq!(slots.open(), 1);
     }
 
     /// The handler is a plain hickory RequestHandler: hickory's own `Server::register_listener`

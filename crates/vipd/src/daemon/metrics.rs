@@ -290,11 +290,28 @@ pub fn render(shared: &Shared) -> String {
                     "Forwarded queries dropped: too many in flight",
                     m.dropped_overload,
                 ),
+                (
+                    "vipd_dns_tcp_displaced_total",
+                    "TCP connections closed early (longest idle first) to make room for a new client",
+                    m.tcp_displaced,
+                ),
+                (
+                    "vipd_dns_tcp_refused_total",
+                    "New TCP connections closed at once: every open one was answering a query",
+                    m.tcp_refused,
+                ),
             ];
             for (name, help, v) in simple {
                 family(&mut out, name, "counter", help);
                 let _ = writeln!(out, "{name} {v}");
             }
+            family(
+                &mut out,
+                "vipd_dns_tcp_connections",
+                "gauge",
+                "DNS TCP connections open now",
+            );
+            let _ = writeln!(out, "vipd_dns_tcp_connections {}", m.tcp_open);
         }
         let f = dns.forward_metrics();
         let simple = [
