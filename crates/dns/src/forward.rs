@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
-use cache::{cacheable_ttl, CacheKey, ResponseCache};
+use cache::{cacheable_ttl, CacheKey, CachedAnswer, ResponseCache};
 use metrics::{bump, Counters};
 use upstream::{Admission, ExchangeError, Upstream};
 use wire::{Layout, OptRecord};
@@ -259,6 +259,47 @@ impl Forwarder {
         self.counters.snapshot()
     }
 
+    /// What [`Forwarder::forward`] would answer, when that answer is in the cache: without
+    /// waiting, so the caller (a UDP worker) can answer in its own thread and batch the reply
+    /// with its local answers. `None` when the query is not a well-formed QUERY whose answer is
+    /// cached; then call `forward`, which counts it. A hit is counted exactly as `forward`
+    /// counts one.
+    pub fn cached(&self, query: &[u8], transport: ClientTransport) -> Option<Vec<u8>> {
+        if query.len() < wire::HEADER_LEN
+            || wire::is_response(query)
+            || wire::opcode(query) != wire::OPCODE_QUERY
+        {
+            return None;
+        }
+        let layout = Layout::parse(query).ok()?;
+        let hit = self.cache.get(&cache_key(query, &layout), Instant::now())?;
+        bump(&self.counters.queries);
+        bump(&self.counters.cache_hits);
+        Some(self.from_cache(query, &layout, &hit, transport))
+    }
+
+    /// The client's answer built from a cache entry: its ID, RD bit and letter case, the TTLs
+    /// aged, cut to what the client takes.
+    fn from_cache(
+        &self,
+        query: &[u8],
+        layout: &Layout,
+        hit: &CachedAnswer,
+        transport: ClientTransport,
+    ) -> Vec<u8> {
+        let mut response = hit.bytes.to_vec();
+        wire::set_id(&mut response, wire::id(query));
+        wire::copy_rd(&mut response, query);
+        // Same name, maybe other letter case: answer with the client's spelling, which
+        // clients using 0x20 randomisation check.
+        if hit.question_end == layout.question_end {
+            response[wire::HEADER_LEN..hit.question_end]
+                .copy_from_slice(&query[wire::HEADER_LEN..layout.question_end]);
+        }
+        wire::age_ttls(&mut response, &hit.ttl_offsets, hit.age);
+        self.fit(response, hit.question_end, hit.opt.as_ref(), transport)
+    }
+
     /// Relays `query` (a complete DNS message from a client) and returns the answer to send
     /// back, with the client's ID; for UDP, at most `max_response` bytes (TC=1 when cut).
     /// Never fails: SERVFAIL when no upstream answers in time, FORMERR for a message that is not
@@ -294,25 +335,10 @@ impl Forwarder {
                 self.payload_size(transport),
             );
         }
-        let key = CacheKey {
-            question: layout.question.clone(),
-            edns: layout.opt.is_some(),
-            dnssec_ok: layout.opt.is_some_and(|opt| opt.dnssec_ok),
-            checking_disabled: wire::checking_disabled(query),
-        };
+        let key = cache_key(query, &layout);
         if let Some(hit) = self.cache.get(&key, Instant::now()) {
             bump(&self.counters.cache_hits);
-            let mut response = hit.bytes.to_vec();
-            wire::set_id(&mut response, wire::id(query));
-            wire::copy_rd(&mut response, query);
-            // Same name, maybe other letter case: answer with the client's spelling, which
-            // clients using 0x20 randomisation check.
-            if hit.question_end == layout.question_end {
-                response[wire::HEADER_LEN..hit.question_end]
-                    .copy_from_slice(&query[wire::HEADER_LEN..layout.question_end]);
-            }
-            wire::age_ttls(&mut response, &hit.ttl_offsets, hit.age);
-            return self.fit(response, hit.question_end, hit.opt.as_ref(), transport);
+            return self.from_cache(query, &layout, &hit, transport);
         }
         bump(&self.counters.cache_misses);
         let Ok(_permit) = self.in_flight.try_acquire() else {
@@ -501,5 +527,15 @@ impl Forwarder {
             ClientTransport::Udp { max_response } => max_response.max(MIN_UDP_PAYLOAD),
             ClientTransport::Tcp => self.config.upstream_udp_size,
         }
+    }
+}
+
+/// The cache identity of a parsed client query.
+fn cache_key(query: &[u8], layout: &Layout) -> CacheKey {
+    CacheKey {
+        question: layout.question.clone(),
+        edns: layout.opt.is_some(),
+        dnssec_ok: layout.opt.is_some_and(|opt| opt.dnssec_ok),
+        checking_disabled: wire::checking_disabled(query),
     }
 }

@@ -632,6 +632,47 @@ async fn cache_hit_is_served_without_the_upstream_and_ttl_is_capped_at_30() {
 }
 
 #[tokio::test]
+async fn cached_without_waiting_gives_what_forward_gives_and_counts_only_hits() {
+    let upstream = FakeUpstream::answering(0, vec![a_record(300, 11)]).await;
+    let fwd = forwarder(&[&upstream], |_| {});
+    let mut mixed_case = query(7, "SyNc.example.com", TYPE_A, None);
+    mixed_case[2] = 0x00; // RD clear
+                          // Not cached yet: None, and nothing counted (the caller then calls forward, which counts).
+    assert_eq!(fwd.cached(&mixed_case, UDP512), None);
+    assert_eq!(fwd.metrics().queries, 0);
+    fwd.forward(&query(1, "sync.example.com", TYPE_A, None), UDP512)
+        .await;
+
+    let fast = fwd.cached(&mixed_case, UDP512).unwrap();
+    let slow = fwd.forward(&mixed_case, UDP512).await;
+    assert_eq!(fast, slow);
+    assert_eq!(id(&fast), 7);
+    assert_eq!(fast[2], 0x80, "RD copied from the query");
+    assert_eq!(
+        fast[12..question_end(&fast)],
+        mixed_case[12..question_end(&mixed_case)]
+    );
+    let metrics = fwd.metrics();
+    assert_eq!(
+        (metrics.queries, metrics.cache_hits, metrics.cache_misses),
+        (3, 2, 1)
+    );
+    assert_eq!(upstream.udp(), 1);
+
+    // Never an answer for what forward answers itself: a response, a short message, another
+    // opcode, a malformed question.
+    let mut response = query(8, "sync.example.com", TYPE_A, None);
+    response[2] |= 0x80;
+    let mut notify = query(9, "sync.example.com", TYPE_A, None);
+    notify[2] = (notify[2] & 0x87) | (4 << 3);
+    let truncated = query(10, "sync.example.com", TYPE_A, None)[..20].to_vec();
+    for message in [response, notify, truncated, vec![0u8; 5]] {
+        assert_eq!(fwd.cached(&message, UDP512), None, "{message:?}");
+    }
+    assert_eq!(fwd.metrics().queries, 3);
+}
+
+#[tokio::test]
 async fn cached_ttls_are_decremented_by_their_age() {
     let upstream = FakeUpstream::answering(0, vec![a_record(300, 11), a_record(5, 12)]).await;
     let fwd = forwarder(&[&upstream], |_| {});
