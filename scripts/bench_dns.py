@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""DNS benchmark driver for scripts/bench-dns.sh (run that, not this: it installs and builds).
+
+Inside a network namespace of its own (nothing leaves it) it starts, side by side:
+  - `vipd run` with a real configuration ([dns] only, default worker count),
+  - knotd serving the same cluster names with the same number of UDP workers,
+  - dnsdist forwarding to the same upstream as vipd, with a packet cache, one reuse-port
+    listener per worker,
+  - an upstream knotd (198.51.100.53:53, in a second namespace behind a veth pair) authoritative for upstream.test, which vipd reads from its
+    resolv.conf and dnsdist from its configuration.
+Then, in alternating order per round, dnsperf measures for each server:
+  - CPU time per answered query at a fixed offered rate (the server's per-thread run time from
+    /proc/PID/task/*/schedstat over the run, divided by the answers dnsperf counted), with
+    p50/p99 latency and lost queries at that rate;
+  - saturation qps (open loop, 256 outstanding).
+Local answers: vipd vs Knot. Forwarded names: vipd vs dnsdist (both answer from their caches
+once warm). Prints Markdown tables with every round and min/median/max of the ratios.
+"""
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CD = "ostest.test.metalkube.org"
+VIPD_PORT, KNOT_PORT, DNSDIST_PORT = 5300, 5301, 5302
+# In a namespace of its own: vipd skips resolv.conf entries that are loopback or its own node's
+# addresses (they would loop back to itself).
+UPSTREAM = "198.51.100.53"
+
+LOCAL_QUERIES = f"""api.{CD} A
+api-int.{CD} A
+console-openshift-console.apps.{CD} A
+oauth-openshift.apps.{CD} A
+console-openshift-console.apps.{CD} AAAA
+master-0.{CD} A
+master-1.{CD} A
+10.2.0.192.in-addr.arpa PTR
+"""
+
+FORWARDED_QUERIES = """www.upstream.test A
+mail.upstream.test A
+upstream.test MX
+www.upstream.test AAAA
+registry.upstream.test A
+quay.upstream.test A
+"""
+
+
+def sh(args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+
+
+class Lab:
+    def __init__(self, work, netns):
+        self.work = work
+        self.netns = netns
+        self.procs = []
+
+    def ns(self, args):
+        return ["ip", "netns", "exec", self.netns] + args
+
+    def start(self, name, args):
+        log = open(os.path.join(self.work, f"{name}.log"), "w")
+        p = subprocess.Popen(self.ns(args), stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        self.procs.append((name, p))
+        return p
+
+    def stop(self):
+        for _, p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for _, p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def server_pid(wrapper_pid, comm):
+    """`ip netns exec` execs the program, so the wrapper's pid is the server's; check by name."""
+    with open(f"/proc/{wrapper_pid}/comm") as f:
+        got = f.read().strip()
+    if got != comm:
+        sys.exit(f"bench-dns: expected process {comm} at pid {wrapper_pid}, found {got}")
+    return wrapper_pid
+
+
+def cpu_ns(pid):
+    """Run time of every thread of `pid` so far (schedstat field 1, nanoseconds)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def memory_kib(pid):
+    fields = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                fields[parts[0][:-1]] = int(parts[1])
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return fields.get("Rss", 0), fields.get("Pss", 0), uss
+
+
+def dnsperf(lab, port, qfile, seconds, rate=None, verbose=False):
+    args = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l", str(seconds),
+            "-c", "4", "-T", "2", "-q", "256"]
+    if rate:
+        args += ["-Q", str(rate)]
+    if verbose:
+        args += ["-v"]
+    out = subprocess.run(lab.ns(args), capture_output=True, text=True).stdout
+    res = {"completed": 0, "lost": 0, "qps": 0.0, "lat": []}
+    for line in out.splitlines():
+        s = line.split()
+        if line.startswith("> ") and verbose and len(s) >= 2:
+            try:
+                res["lat"].append(float(s[-1]))
+            except ValueError:
+                pass
+        elif "Queries completed:" in line:
+            res["completed"] = int(s[2])
+        elif "Queries lost:" in line:
+            res["lost"] = int(s[2])
+        elif "Queries per second:" in line:
+            res["qps"] = float(s[3])
+    if res["completed"] == 0:
+        sys.exit(f"bench-dns: dnsperf got no answers from port {port}:\n{out}")
+    return res
+
+
+def pct(values, p):
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * p))]
+
+
+def measure(lab, pid, port, qfile, args):
+    before = cpu_ns(pid)
+    fixed = dnsperf(lab, port, qfile, args.duration, rate=args.rate, verbose=True)
+    used = cpu_ns(pid) - before
+    sat = dnsperf(lab, port, qfile, args.duration)
+    return {
+        "cpu_us": used / 1000 / fixed["completed"],
+        "p50_us": pct(fixed["lat"], 0.50) * 1e6,
+        "p99_us": pct(fixed["lat"], 0.99) * 1e6,
+        "lost": fixed["lost"],
+        "sent": fixed["completed"] + fixed["lost"],
+        "sat_qps": sat["qps"],
+        "sat_lost": sat["lost"],
+    }
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def configs(work, workers):
+    write(f"{work}/local", LOCAL_QUERIES)
+    write(f"{work}/forwarded", FORWARDED_QUERIES)
+    write(f"{work}/resolv.conf", f"nameserver {UPSTREAM}\n")
+    nodes = "".join(
+        f'\n[[dns.node]]\nname = "master-{i}"\naddresses = ["192.0.2.1{i}"]\n' for i in range(3))
+    write(f"{work}/vipd.toml", f"""# DNS only, as on a worker: the cluster names answered, the rest forwarded.
+cluster_name = "ostest"
+base_domain = "test.metalkube.org"
+
+[dns]
+listen = ["127.0.0.1:{VIPD_PORT}"]
+resolv_conf = "{work}/resolv.conf"
+api_vips = ["192.0.2.5"]
+ingress_vips = ["192.0.2.6"]
+{nodes}""")
+    write(f"{work}/cluster.zone", f"""$ORIGIN {CD}.
+$TTL 30
+@        SOA ns hostmaster 1 3600 600 86400 30
+@        NS  ns
+ns       A   192.0.2.5
+api      A   192.0.2.5
+api-int  A   192.0.2.5
+*.apps   A   192.0.2.6
+master-0 A   192.0.2.10
+master-1 A   192.0.2.11
+master-2 A   192.0.2.12
+""")
+    write(f"{work}/reverse.zone", f"""$ORIGIN 2.0.192.in-addr.arpa.
+$TTL 30
+@  SOA ns.{CD}. hostmaster.{CD}. 1 3600 600 86400 30
+@  NS  ns.{CD}.
+10 PTR master-0.{CD}.
+11 PTR master-1.{CD}.
+12 PTR master-2.{CD}.
+""")
+    write(f"{work}/upstream.zone", """$ORIGIN upstream.test.
+$TTL 3600
+@        SOA ns hostmaster 1 3600 600 86400 3600
+@        NS  ns
+@        MX  10 mail
+ns       A   198.51.100.1
+www      A   198.51.100.10
+www      AAAA 2001:db8::10
+mail     A   198.51.100.25
+registry A   198.51.100.30
+quay     A   198.51.100.31
+""")
+
+    def knot(name, listen, udp_workers, zones):
+        os.makedirs(f"{work}/{name}", exist_ok=True)
+        zs = "".join(f"  - domain: {d}\n    file: {f}\n" for d, f in zones)
+        write(f"{work}/{name}.conf", f"""server:
+    listen: {listen}
+    udp-workers: {udp_workers}
+    tcp-workers: 1
+    background-workers: 1
+    rundir: {work}/{name}
+log:
+  - target: stderr
+    any: error
+database:
+    storage: {work}/{name}
+template:
+  - id: default
+    storage: {work}/{name}
+    journal-content: none
+    zonefile-sync: -1
+zone:
+{zs}""")
+
+    knot("knot", f"127.0.0.1@{KNOT_PORT}", workers,
+         [(CD, f"{work}/cluster.zone"), ("2.0.192.in-addr.arpa", f"{work}/reverse.zone")])
+    knot("upstream", f"{UPSTREAM}@53", 1, [("upstream.test", f"{work}/upstream.zone")])
+    listeners = "".join(
+        f"addLocal('127.0.0.1:{DNSDIST_PORT}', {{reusePort=true}})\n" for _ in range(workers - 1))
+    write(f"{work}/dnsdist.conf", f"""-- Forwarder only, as vipd forwards: {workers} reuse-port listener(s), a packet cache.
+setLocal('127.0.0.1:{DNSDIST_PORT}', {{reusePort=true}})
+{listeners}newServer({{address='{UPSTREAM}:53'}})
+pc = newPacketCache(10000)
+getPool(''):setCache(pc)
+setSecurityPollSuffix('')
+""")
+
+
+def wait_answer(lab, port, name, want):
+    for _ in range(100):
+        r = subprocess.run(lab.ns(["dig", "@127.0.0.1", "-p", str(port), "+time=1", "+tries=1",
+                                   "+short", name, "A"]), capture_output=True, text=True)
+        if want in r.stdout:
+            return
+        time.sleep(0.1)
+    sys.exit(f"bench-dns: nothing on port {port} answers {name} {want}; logs in {lab.work}")
+
+
+def ratio_row(label, values):
+    return (f"| {label} | {min(values):.2f} | {statistics.median(values):.2f} | "
+            f"{max(values):.2f} |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vipd", required=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--rate", type=int, default=30000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="bench-dns.")
+    netns = f"vbench{os.getpid()}"
+    up_netns = f"vbup{os.getpid()}"
+    sh(["ip", "netns", "add", netns])
+    lab = Lab(work, netns)
+    upstream = None
+    try:
+        sh(lab.ns(["ip", "link", "set", "lo", "up"]))
+        # The upstream in a namespace of its own behind a veth pair: vipd refuses to forward to
+        # an address of its own node (it would loop).
+        sh(["ip", "netns", "add", up_netns])
+        sh(["ip", "link", "add", "vb-bench", "netns", netns, "type", "veth", "peer", "name",
+            "vb-up", "netns", up_netns])
+        for ns, dev, addr in [(netns, "vb-bench", "198.51.100.1/24"),
+                              (up_netns, "vb-up", f"{UPSTREAM}/24")]:
+            sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        configs(work, args.workers)
+        upstream = Lab(work, up_netns)
+        upstream.start("upstream", ["knotd", "-c", f"{work}/upstream.conf"])
+        knot = lab.start("knot", ["knotd", "-c", f"{work}/knot.conf"])
+        vipd = lab.start("vipd", [args.vipd, "run", "--config", f"{work}/vipd.toml"])
+        dnsdist = lab.start("dnsdist", ["dnsdist", "--supervised", "--disable-syslog",
+                                        "-C", f"{work}/dnsdist.conf"])
+        wait_answer(lab, KNOT_PORT, f"api.{CD}", "192.0.2.5")
+        wait_answer(lab, VIPD_PORT, f"api.{CD}", "192.0.2.5")
+        wait_answer(lab, VIPD_PORT, "www.upstream.test", "198.51.100.10")
+        wait_answer(lab, DNSDIST_PORT, "www.upstream.test", "198.51.100.10")
+        pids = {
+            "vipd": server_pid(vipd.pid, "vipd"),
+            "knot": server_pid(knot.pid, "knotd"),
+            "dnsdist": server_pid(dnsdist.pid, "dnsdist"),
+        }
+        ports = {"vipd": VIPD_PORT, "knot": KNOT_PORT, "dnsdist": DNSDIST_PORT}
+        mem_rest = {s: memory_kib(p) for s, p in pids.items()}
+        results = {}
+        for rnd in range(1, args.rounds + 1):
+            for kind, pair, qfile in [("local", ("vipd", "knot"), f"{work}/local"),
+                                      ("forwarded", ("vipd", "dnsdist"), f"{work}/forwarded")]:
+                order = pair if rnd % 2 else pair[::-1]
+                for server in order:
+                    r = measure(lab, pids[server], ports[server], qfile, args)
+                    results[(kind, server, rnd)] = r
+                    print(f"round {rnd} {kind} {server}: {r['cpu_us']:.2f} us CPU/query at "
+                          f"{args.rate} qps, p50 {r['p50_us']:.0f} us p99 {r['p99_us']:.0f} us, "
+                          f"lost {r['lost']}/{r['sent']}; saturation {r['sat_qps']:.0f} qps",
+                          file=sys.stderr, flush=True)
+        mem_load = {s: memory_kib(p) for s, p in pids.items()}
+        for name, p in lab.procs:
+            if p.poll() is not None:
+                sys.exit(f"bench-dns: {name} exited during the run (logs in {work})")
+
+        versions = {
+            "dnsperf": sh(["sh", "-c", "dnsperf -h 2>&1 | awk '/^Version/ {print $2}'"]).strip(),
+            "knotd": sh(["knotd", "--version"]).split()[-1],
+            "dnsdist": sh(["dnsdist", "--version"]).split()[1],
+            "vipd": sh([args.vipd, "--version"]).split()[-1],
+        }
+        print(f"\nvipd {versions['vipd']} (`vipd run`, release build), Knot {versions['knotd']}, "
+              f"dnsdist {versions['dnsdist']}, dnsperf {versions['dnsperf']}; {os.cpu_count()} "
+              f"CPUs, {args.workers} UDP worker(s) each; {args.rounds} rounds, {args.duration} s "
+              f"per run; fixed rate {args.rate} qps; dnsperf -c 4 -T 2 -q 256; load average at "
+              f"end {open('/proc/loadavg').read().split()[0]}\n")
+        for kind, ref, ref_name in [("local", "knot", "Knot"),
+                                    ("forwarded", "dnsdist", "dnsdist")]:
+            print(f"{'Local answers (cluster names)' if kind == 'local' else 'Forwarded names (upstream.test, answered from each forwarder cache once warm)'}:\n")
+            print(f"| round | vipd CPU/query (us) | {ref_name} CPU/query (us) | CPU ratio | "
+                  f"vipd p50/p99 (us) | {ref_name} p50/p99 (us) | lost vipd/{ref_name} | "
+                  f"vipd saturation (qps) | {ref_name} saturation (qps) | saturation ratio |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
+            cpu_r, sat_r, p99_r = [], [], []
+            for rnd in range(1, args.rounds + 1):
+                v, k = results[(kind, "vipd", rnd)], results[(kind, ref, rnd)]
+                cpu_r.append(v["cpu_us"] / k["cpu_us"])
+                sat_r.append(v["sat_qps"] / k["sat_qps"])
+                p99_r.append(v["p99_us"] / k["p99_us"])
+                print(f"| {rnd} | {v['cpu_us']:.2f} | {k['cpu_us']:.2f} | {cpu_r[-1]:.2f} | "
+                      f"{v['p50_us']:.0f}/{v['p99_us']:.0f} | {k['p50_us']:.0f}/{k['p99_us']:.0f} | "
+                      f"{v['lost']}/{k['lost']} | {v['sat_qps']:.0f} | {k['sat_qps']:.0f} | "
+                      f"{sat_r[-1]:.2f} |")
+            print(f"\n| vipd / {ref_name} | min | median | max |\n|---|---|---|---|")
+            print(ratio_row("CPU per query", cpu_r))
+            print(ratio_row(f"p99 at {args.rate} qps", p99_r))
+            print(ratio_row("saturation qps", sat_r))
+            print()
+        print("Memory (KiB, /proc/PID/smaps_rollup; USS = private clean + dirty):\n")
+        print("| server | RSS at rest | PSS at rest | USS at rest | RSS after load | PSS after load | USS after load |")
+        print("|---|---|---|---|---|---|---|")
+        for s in pids:
+            a, b = mem_rest[s], mem_load[s]
+            print(f"| {s} | {a[0]} | {a[1]} | {a[2]} | {b[0]} | {b[1]} | {b[2]} |")
+    finally:
+        lab.stop()
+        if upstream:
+            upstream.stop()
+        for ns in (netns, up_netns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
