@@ -275,12 +275,12 @@ impl Forwarder {
         let hit = self.cache.get(&cache_key(query, &layout), Instant::now())?;
         bump(&self.counters.queries);
         bump(&self.counters.cache_hits);
-        Some(self.from_cache(query, &layout, &hit, transport))
+        Some(self.answer_from_cache(query, &layout, &hit, transport))
     }
 
     /// The client's answer built from a cache entry: its ID, RD bit and letter case, the TTLs
     /// aged, cut to what the client takes.
-    fn from_cache(
+    fn answer_from_cache(
         &self,
         query: &[u8],
         layout: &Layout,
@@ -338,7 +338,7 @@ impl Forwarder {
         let key = cache_key(query, &layout);
         if let Some(hit) = self.cache.get(&key, Instant::now()) {
             bump(&self.counters.cache_hits);
-            return self.from_cache(query, &layout, &hit, transport);
+            return self.answer_from_cache(query, &layout, &hit, transport);
         }
         bump(&self.counters.cache_misses);
         let Ok(_permit) = self.in_flight.try_acquire() else {
