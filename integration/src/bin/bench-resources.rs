@@ -330,6 +330,9 @@ struct Memory {
     pss: u64,
     /// Unique set size: Private_Clean + Private_Dirty.
     uss: u64,
+    /// Anonymous memory (heap, stacks): what only swap could reclaim. The rest of RSS is clean
+    /// file pages (code, read-only data) the kernel can drop and read back at any time.
+    anon: u64,
 }
 
 impl std::ops::AddAssign for Memory {
@@ -337,6 +340,7 @@ impl std::ops::AddAssign for Memory {
         self.rss += o.rss;
         self.pss += o.pss;
         self.uss += o.uss;
+        self.anon += o.anon;
     }
 }
 
@@ -356,6 +360,7 @@ fn parse_smaps_rollup(text: &str) -> Memory {
             "Rss" => m.rss = kib,
             "Pss" => m.pss = kib,
             "Private_Clean" | "Private_Dirty" => m.uss += kib,
+            "Anonymous" => m.anon = kib,
             _ => {}
         }
     }
@@ -607,7 +612,12 @@ fn main() -> ExitCode {
                     for (d, c) in daemons.iter().zip(&f) {
                         let mem = |n: &NodeFigures| {
                             n.memory
-                                .map(|m| format!(", RSS {} PSS {} USS {} KiB", m.rss, m.pss, m.uss))
+                                .map(|m| {
+                                    format!(
+                                        ", RSS {} PSS {} USS {} anonymous {} KiB",
+                                        m.rss, m.pss, m.uss, m.anon
+                                    )
+                                })
                                 .unwrap_or_default()
                         };
                         eprintln!(
@@ -638,8 +648,8 @@ fn main() -> ExitCode {
         "\nMemory, two instances, 1 s adverts, {secs} s after the election; KiB, sum over the daemon's processes; median (min-max) of {} rounds:\n",
         figures[0].len()
     );
-    println!("| daemon | node | processes | RSS | PSS | USS |");
-    println!("|---|---|---|---|---|---|");
+    println!("| daemon | node | processes | RSS | PSS | USS | anonymous |");
+    println!("|---|---|---|---|---|---|---|");
     for (di, d) in daemons.iter().enumerate() {
         for (node, role) in ["Master", "Backup"].iter().enumerate() {
             let pick = |f: fn(&Memory) -> u64| -> Vec<f64> {
@@ -653,12 +663,13 @@ fn main() -> ExitCode {
                 .map(|round| round[di].nodes[node].processes as f64)
                 .collect();
             println!(
-                "| {} | {role} | {} | {} | {} | {} |",
+                "| {} | {role} | {} | {} | {} | {} | {} |",
                 d.name(),
                 cell(&procs, 0),
                 cell(&pick(|m| m.rss), 0),
                 cell(&pick(|m| m.pss), 0),
-                cell(&pick(|m| m.uss), 0)
+                cell(&pick(|m| m.uss), 0),
+                cell(&pick(|m| m.anon), 0)
             );
         }
     }
@@ -744,13 +755,15 @@ Shared_Dirty:          0 kB
 Private_Clean:       400 kB
 Private_Dirty:       800 kB
 Referenced:         2100 kB
+Anonymous:           700 kB
 ";
         assert_eq!(
             parse_smaps_rollup(text),
             Memory {
                 rss: 2100,
                 pss: 1500,
-                uss: 1200
+                uss: 1200,
+                anon: 700
             }
         );
     }
