@@ -86,19 +86,19 @@ impl ForwardQuery for crate::forward::Forwarder {
         transport: Transport,
         max_response: u16,
     ) -> impl Future<Output = Vec<u8>> + Send {
-        let transport = match transport {
-            Transport::Udp => crate::forward::ClientTransport::Udp { max_response },
-            Transport::Tcp => crate::forward::ClientTransport::Tcp,
-        };
-        self.forward(query, transport)
+        self.forward(query, client_transport(transport, max_response))
     }
 
     fn cached(&self, query: &[u8], transport: Transport, max_response: u16) -> Option<Vec<u8>> {
-        let transport = match transport {
-            Transport::Udp => crate::forward::ClientTransport::Udp { max_response },
-            Transport::Tcp => crate::forward::ClientTransport::Tcp,
-        };
-        crate::forward::Forwarder::cached(self, query, transport)
+        crate::forward::Forwarder::cached(self, query, client_transport(transport, max_response))
+    }
+}
+
+/// The forwarder's view of the client's transport: for UDP, the size the client takes.
+fn client_transport(transport: Transport, max_response: u16) -> crate::forward::ClientTransport {
+    match transport {
+        Transport::Udp => crate::forward::ClientTransport::Udp { max_response },
+        Transport::Tcp => crate::forward::ClientTransport::Tcp,
     }
 }
 
