@@ -5,7 +5,13 @@
 # instances. Prints markdown tables for docs/benchmarks.md; median (min-max) of N rounds
 # (default 3). About 6 minutes with the defaults.
 #
+# --instructions instead counts user-space instructions per advert (valgrind's callgrind, one
+# instance at 10 ms adverts, Master and Backup, keepalived and vipd): a figure that does not
+# depend on the machine's load. KEEP_CALLGRIND=1 keeps the callgrind files for
+# callgrind_annotate. About 1 minute per round with --seconds 10.
+#
 #   scripts/bench-resources.sh [--rounds N] [--seconds S] [--only keepalived|vipd]
+#   scripts/bench-resources.sh --instructions [--rounds N] [--seconds S]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +21,10 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 bash scripts/setup.sh
+if [[ " $* " == *" --instructions "* ]] && ! command -v callgrind_control >/dev/null; then
+    echo "bench-resources.sh: installing valgrind (callgrind counts the instructions)" >&2
+    apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+fi
 cargo build --release --quiet -p vipd -p vipd-integration --bins
 export VIPD_BIN=$PWD/target/release/vipd
 

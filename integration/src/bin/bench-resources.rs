@@ -89,7 +89,7 @@ fn vips(n: usize) -> Result<Vec<IpAddr>> {
         .collect()
 }
 
-fn start_keepalived(lab: &Lab, node: usize, s: &Scenario) -> Result<Proc> {
+fn start_keepalived(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Result<Proc> {
     let host = lab.node(node);
     let peers: Vec<IpAddr> = (0..PRIORITIES.len())
         .filter(|&j| j != node)
@@ -129,29 +129,27 @@ fn start_keepalived(lab: &Lab, node: usize, s: &Scenario) -> Result<Proc> {
         // A pid file left by a killed run makes keepalived refuse to start.
         let _ = fs::remove_file(stale);
     }
-    let mut proc = host.spawn(
+    let argv = [
         "keepalived",
-        &[
-            "keepalived",
-            "--dont-fork",
-            "--log-console",
-            "--no-syslog",
-            "-f",
-            &conf,
-            "-p",
-            &pid,
-            "-r",
-            &vrrp_pid,
-            "-c",
-            &check_pid,
-        ],
-    )?;
-    thread::sleep(Duration::from_millis(150));
+        "--dont-fork",
+        "--log-console",
+        "--no-syslog",
+        "-f",
+        &conf,
+        "-p",
+        &pid,
+        "-r",
+        &vrrp_pid,
+        "-c",
+        &check_pid,
+    ];
+    let mut proc = host.spawn("keepalived", &wrapped(wrap, &argv))?;
+    thread::sleep(start_grace(wrap));
     proc.ensure_running()?;
     Ok(proc)
 }
 
-fn start_vipd(lab: &Lab, node: usize, s: &Scenario) -> Result<Proc> {
+fn start_vipd(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Result<Proc> {
     let host = lab.node(node);
     let mut instances = Vec::new();
     for &(name, vrid, vip) in &INSTANCES[..s.instances] {
@@ -181,8 +179,8 @@ fn start_vipd(lab: &Lab, node: usize, s: &Scenario) -> Result<Proc> {
     )
     .with_context(|| format!("writing {}", conf.display()))?;
     let (bin, conf) = (bin.to_string_lossy(), conf.to_string_lossy());
-    let mut proc = host.spawn("vipd", &[&bin, "run", "--config", &conf])?;
-    thread::sleep(Duration::from_millis(150));
+    let mut proc = host.spawn("vipd", &wrapped(wrap, &[&bin, "run", "--config", &conf]))?;
+    thread::sleep(start_grace(wrap));
     proc.ensure_running()?;
     Ok(proc)
 }
@@ -197,20 +195,38 @@ struct Cluster {
 
 impl Cluster {
     fn start(daemon: Daemon, s: &Scenario) -> Result<Cluster> {
+        Cluster::start_wrapped(daemon, s, None, &[])
+    }
+
+    /// As [`Cluster::start`], with the daemon of node `wrapped.0` started under the command
+    /// `wrapped.1` (e.g. valgrind).
+    fn start_wrapped(
+        daemon: Daemon,
+        s: &Scenario,
+        node: Option<usize>,
+        wrap: &[String],
+    ) -> Result<Cluster> {
         let lab = Lab::new(PRIORITIES.len())?;
         let procs = (0..PRIORITIES.len())
-            .map(|i| match daemon {
-                Daemon::Keepalived => start_keepalived(&lab, i, s),
-                Daemon::Vipd => start_vipd(&lab, i, s),
+            .map(|i| {
+                let w = if node == Some(i) { wrap } else { &[] };
+                match daemon {
+                    Daemon::Keepalived => start_keepalived(&lab, i, s, w),
+                    Daemon::Vipd => start_vipd(&lab, i, s, w),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Cluster { daemon, lab, procs })
     }
 
     fn wait_elected(&self, s: &Scenario) -> Result<()> {
+        self.wait_elected_within(s, s.advert * 4 + Duration::from_secs(4))
+    }
+
+    fn wait_elected_within(&self, s: &Scenario, limit: Duration) -> Result<()> {
         for vip in vips(s.instances)? {
             self.lab
-                .wait_holder_is(vip, 0, s.advert * 4 + Duration::from_secs(4))
+                .wait_holder_is(vip, 0, limit)
                 .with_context(|| format!("{}: initial election of {vip}", self.daemon.name()))?;
         }
         Ok(())
@@ -530,6 +546,170 @@ fn measure(
     Ok(out)
 }
 
+/// `argv` run under `wrap` (nothing when `wrap` is empty).
+fn wrapped<'a>(wrap: &'a [String], argv: &[&'a str]) -> Vec<&'a str> {
+    wrap.iter().map(String::as_str).chain(argv.iter().copied()).collect()
+}
+
+/// How long a daemon gets to start before it is checked: valgrind needs seconds.
+fn start_grace(wrap: &[String]) -> Duration {
+    if wrap.is_empty() {
+        Duration::from_millis(150)
+    } else {
+        Duration::from_secs(3)
+    }
+}
+
+/// IPv4 packets received in `host`'s namespace so far (`Ip: InReceives` of /proc/net/snmp):
+/// in a 2-node lab at rest, the Backup receives the Master's adverts and nothing else of note.
+fn ip_in_receives(host: &lab::Host) -> Result<u64> {
+    let snmp = host.exec(&["cat", "/proc/net/snmp"])?;
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Ip:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        bail!("no Ip: lines in /proc/net/snmp of {}", host.ns());
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "InReceives")
+        .and_then(|(_, v)| v.parse().ok())
+        .context("no InReceives counter in /proc/net/snmp")
+}
+
+/// The `summary:` (or `totals:`) instruction count of a callgrind output file.
+fn callgrind_total(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// User-space instructions per advert of one daemon on one node (0 = Master, 1 = Backup), 10 ms
+/// adverts, one instance: the node's daemon runs under callgrind, its counters are zeroed once
+/// the election has settled, and dumped after `window`; adverts are counted as the IPv4 packets
+/// the Backup received in the same window (at rest the Master sends only adverts).
+fn instructions(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u64)> {
+    let s = &SCENARIOS[1];
+    let dir = std::env::temp_dir().join(format!("vipd-callgrind-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let wrap: Vec<String> = vec![
+        "valgrind".into(),
+        "--tool=callgrind".into(),
+        "--trace-children=yes".into(),
+        "-q".into(),
+        format!("--callgrind-out-file={}/callgrind.%p", dir.display()),
+    ];
+    let c = Cluster::start_wrapped(daemon, s, Some(node), &wrap)?;
+    c.wait_elected_within(s, Duration::from_secs(30))?;
+    thread::sleep(Duration::from_secs(3));
+    let pids = c.pids(node)?;
+    let control = |arg: &str| -> Result<()> {
+        for p in &pids {
+            let out = std::process::Command::new("callgrind_control")
+                .args([arg, &p.to_string()])
+                .output()
+                .context("running callgrind_control (Debian package valgrind)")?;
+            if !out.status.success() {
+                bail!(
+                    "callgrind_control {arg} {p}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        Ok(())
+    };
+    control("-z")?;
+    let before = ip_in_receives(c.lab.node(1))?;
+    thread::sleep(window);
+    let adverts = ip_in_receives(c.lab.node(1))?.saturating_sub(before);
+    control("-d")?;
+    thread::sleep(Duration::from_millis(500));
+    let mut total = 0;
+    for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        // Dumps on request are callgrind.<pid>.<n>; the final dump at exit has no suffix.
+        let is_dump = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.chars().all(|ch| ch.is_ascii_digit()) && !e.is_empty())
+            && path
+                .file_stem()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("callgrind."));
+        if is_dump {
+            let text = fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            total += callgrind_total(&text)
+                .with_context(|| format!("no instruction total in {}", path.display()))?;
+        }
+    }
+    let masters = c.masters_on_backup();
+    drop(c);
+    if std::env::var_os("KEEP_CALLGRIND").is_some() {
+        // For `callgrind_annotate <dir>/callgrind.<pid>.1`: where the instructions go.
+        let kept = dir.with_file_name(format!("vipd-callgrind-{}-{node}", daemon.name().replace(' ', "-")));
+        let _ = fs::remove_dir_all(&kept);
+        fs::rename(&dir, &kept).with_context(|| format!("keeping {}", dir.display()))?;
+        eprintln!("callgrind output kept in {}", kept.display());
+    } else {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    if masters > 0 && node == 1 {
+        bail!("{}: the Backup became Master during the window", daemon.name());
+    }
+    if adverts == 0 {
+        bail!("{}: no advert reached the Backup in the window", daemon.name());
+    }
+    Ok((total, adverts))
+}
+
+fn instructions_table(daemons: &[Daemon], rounds: usize, window: Duration) -> ExitCode {
+    println!(
+        "\nUser-space instructions per advert (callgrind), one instance, 10 ms adverts (VRRPv3, unicast), {} s window; median (min-max) of {rounds} rounds:\n",
+        window.as_secs()
+    );
+    println!("| daemon | node | adverts in window | instructions in window | instructions per advert |");
+    println!("|---|---|---|---|---|");
+    let mut failed = false;
+    for &d in daemons {
+        for (node, role) in ["Master (sends)", "Backup (receives)"].iter().enumerate() {
+            let mut adverts = Vec::new();
+            let mut total = Vec::new();
+            let mut per = Vec::new();
+            for r in 1..=rounds {
+                match instructions(d, node, window) {
+                    Ok((ir, n)) => {
+                        eprintln!(
+                            "{} | {role} | round {r}/{rounds}: {ir} instructions, {n} adverts",
+                            d.name()
+                        );
+                        adverts.push(n as f64);
+                        total.push(ir as f64);
+                        per.push(ir as f64 / n as f64);
+                    }
+                    Err(e) => {
+                        eprintln!("{} | {role} | round {r}/{rounds} failed: {e:#}", d.name());
+                        failed = true;
+                    }
+                }
+            }
+            println!(
+                "| {} | {role} | {} | {} | {} |",
+                d.name(),
+                cell(&adverts, 0),
+                cell(&total, 0),
+                cell(&per, 0)
+            );
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -554,7 +734,15 @@ fn cell(values: &[f64], decimals: usize) -> String {
     )
 }
 
-fn parse_args() -> std::result::Result<(usize, Duration, Vec<Daemon>), String> {
+struct Args {
+    rounds: usize,
+    window: Duration,
+    daemons: Vec<Daemon>,
+    instructions: bool,
+}
+
+fn parse_args() -> std::result::Result<Args, String> {
+    let mut instructions = false;
     let mut rounds = 3;
     let mut window = Duration::from_secs(30);
     let mut daemons = vec![Daemon::Keepalived, Daemon::Vipd];
@@ -575,25 +763,39 @@ fn parse_args() -> std::result::Result<(usize, Duration, Vec<Daemon>), String> {
                 Some("vipd") => daemons = vec![Daemon::Vipd],
                 _ => return Err("--only takes keepalived or vipd".into()),
             },
+            "--instructions" => instructions = true,
             _ => {
                 return Err(
-                    "usage: bench-resources [--rounds N] [--seconds S] [--only keepalived|vipd]"
+                    "usage: bench-resources [--instructions] [--rounds N] [--seconds S] [--only keepalived|vipd]"
                         .into(),
                 )
             }
         }
     }
-    Ok((rounds, window, daemons))
+    Ok(Args {
+        rounds,
+        window,
+        daemons,
+        instructions,
+    })
 }
 
 fn main() -> ExitCode {
-    let (rounds, window, daemons) = match parse_args() {
+    let Args {
+        rounds,
+        window,
+        daemons,
+        instructions,
+    } = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    if instructions {
+        return instructions_table(&daemons, rounds, window);
+    }
     let hz = match clock_ticks_per_second() {
         Ok(hz) => hz,
         Err(e) => {
