@@ -44,8 +44,10 @@ pub struct InstanceStatus {
     pub send_errors: u64,
     pub vip_repairs: u64,
     pub last_transition: Option<Transition>,
-    /// Other routers heard on this VRID.
-    pub peers: HashMap<IpAddr, PeerSeen>,
+    /// Other routers heard on this VRID, at most `MAX_PEERS`. A list, not a map: it is
+    /// searched on every advert received and holds one or two entries in practice, where a
+    /// linear scan costs a fraction of hashing the address twice.
+    pub peers: Vec<(IpAddr, PeerSeen)>,
     /// Worst and latest delay between a timer's deadline and its handling.
     pub timer_lateness_max: Duration,
     pub timer_lateness_last: Duration,
@@ -97,7 +99,7 @@ impl InstanceStatus {
             send_errors: 0,
             vip_repairs: 0,
             last_transition: None,
-            peers: HashMap::new(),
+            peers: Vec::new(),
             timer_lateness_max: Duration::ZERO,
             timer_lateness_last: Duration::ZERO,
         }
@@ -145,23 +147,34 @@ impl InstanceStatus {
     }
 
     fn peer_entry(&mut self, src: IpAddr, now: SystemTime) -> Option<&mut PeerSeen> {
-        if !self.peers.contains_key(&src) && self.peers.len() >= MAX_PEERS {
-            // Forget the peer heard from least recently to make room.
-            let oldest = self
-                .peers
-                .iter()
-                .min_by_key(|(_, p)| p.last_seen)
-                .map(|(a, _)| *a)?;
-            self.peers.remove(&oldest);
-        }
-        Some(self.peers.entry(src).or_insert(PeerSeen {
-            priority: 0,
-            version: 0,
-            adverts: 0,
-            last_seen: now,
-            other_vips: false,
-            rejected: None,
-        }))
+        let index = match self.peers.iter().position(|(a, _)| *a == src) {
+            Some(i) => i,
+            None => {
+                if self.peers.len() >= MAX_PEERS {
+                    // Forget the peer heard from least recently to make room.
+                    let oldest = self
+                        .peers
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, (_, p))| p.last_seen)
+                        .map(|(i, _)| i)?;
+                    self.peers.swap_remove(oldest);
+                }
+                self.peers.push((
+                    src,
+                    PeerSeen {
+                        priority: 0,
+                        version: 0,
+                        adverts: 0,
+                        last_seen: now,
+                        other_vips: false,
+                        rejected: None,
+                    },
+                ));
+                self.peers.len() - 1
+            }
+        };
+        self.peers.get_mut(index).map(|(_, p)| p)
     }
 
     pub fn record_lateness(&mut self, late: Duration) {
