@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use nix::sys::socket::{
@@ -37,6 +38,9 @@ const TOS_NETWORK_CONTROL: u32 = 0xc0;
 /// Enough for about 40 queued adverts (the kernel doubles it and charges skb overhead): a Backup
 /// only needs the latest advert, and a small queue bounds memory if the daemon stalls.
 const RECV_BUFFER_BYTES: usize = 32 * 1024;
+/// Datagrams [`VrrpSocket::poll_recv`] may skip (our own, malformed, truncated) before it
+/// yields to the caller's other event sources.
+const SKIPPED_PER_POLL: usize = 64;
 
 /// Pauses before a send into a full socket buffer gives up (see [`VrrpSocket::send`]).
 const SEND_FULL_PAUSES: u32 = 3;
@@ -389,21 +393,36 @@ impl VrrpSocket {
     ///
     /// [`malformed`]: VrrpSocket::malformed
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<ReceivedPacket> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let got = guard.try_io(|fd| self.recv_once(fd.get_ref(), buf));
-            match got {
-                Err(_would_block) => continue,
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(None)) => continue,
-                Ok(Ok(Some(packet))) => {
-                    if packet.src == self.source {
-                        continue;
-                    }
-                    return Ok(packet);
-                }
+        std::future::poll_fn(|cx| self.poll_recv(cx, buf)).await
+    }
+
+    /// [`VrrpSocket::recv`] as a poll function, for an event loop that polls its sources in
+    /// place instead of building a future for each per wake-up. Registers `cx`'s waker when
+    /// nothing is queued; after [`SKIPPED_PER_POLL`] skipped datagrams in a row it yields
+    /// (wakes itself and returns `Pending`) so a flood of junk cannot starve the caller's
+    /// other sources.
+    pub fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<ReceivedPacket>> {
+        for _ in 0..SKIPPED_PER_POLL {
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match guard.try_io(|fd| self.recv_once(fd.get_ref(), buf)) {
+                // Readiness cleared: the next poll_read_ready registers the waker.
+                Err(_would_block) => {}
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(packet))) if packet.src == self.source => {}
+                Ok(Ok(Some(packet))) => return Poll::Ready(Ok(packet)),
             }
         }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// One recvmsg; `Ok(None)` means the datagram was dropped.

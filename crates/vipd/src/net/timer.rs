@@ -14,6 +14,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use nix::sys::time::TimeSpec;
@@ -86,23 +87,30 @@ impl DeadlineTimer {
     /// Resolves once the armed deadline has passed; pending forever while disarmed or after
     /// the deadline was reported (until the next [`DeadlineTimer::arm`]). Cancel-safe.
     pub async fn expired(&mut self) {
+        std::future::poll_fn(|cx| self.poll_expired(cx)).await
+    }
+
+    /// [`DeadlineTimer::expired`] as a poll function: `Ready` once the armed deadline has
+    /// passed (once per arming), otherwise registers `cx`'s waker with the reactor.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let deadline = match self.armed {
             Some(d) if !self.fired => d,
-            _ => return std::future::pending().await,
+            _ => return Poll::Pending,
         };
         loop {
-            let Ok(mut guard) = self.fd.readable().await else {
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => guard,
                 // The reactor is gone (runtime shutting down): nothing will be driven again.
-                return std::future::pending().await;
+                Poll::Ready(Err(_)) | Poll::Pending => return Poll::Pending,
             };
-            if Instant::now() >= deadline {
-                guard.clear_ready();
-                self.fired = true;
-                return;
-            }
-            // Readiness left over from a deadline that was re-armed before it was seen.
-            // clear_ready() keeps an event that arrived after this guard was taken.
+            // Readiness left over from a deadline that was re-armed before it was seen is
+            // cleared too; clear_ready() keeps an event that arrived after the guard was taken,
+            // and the next poll_read_ready registers the waker.
             guard.clear_ready();
+            if Instant::now() >= deadline {
+                self.fired = true;
+                return Poll::Ready(());
+            }
         }
     }
 }
