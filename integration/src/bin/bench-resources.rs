@@ -548,7 +548,10 @@ fn measure(
 
 /// `argv` run under `wrap` (nothing when `wrap` is empty).
 fn wrapped<'a>(wrap: &'a [String], argv: &[&'a str]) -> Vec<&'a str> {
-    wrap.iter().map(String::as_str).chain(argv.iter().copied()).collect()
+    wrap.iter()
+        .map(String::as_str)
+        .chain(argv.iter().copied())
+        .collect()
 }
 
 /// How long a daemon gets to start before it is checked: valgrind needs seconds.
@@ -579,7 +582,10 @@ fn ip_in_receives(host: &lab::Host) -> Result<u64> {
 /// The `summary:` (or `totals:`) instruction count of a callgrind output file.
 fn callgrind_total(text: &str) -> Option<u64> {
     text.lines()
-        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
@@ -638,8 +644,8 @@ fn instructions(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("callgrind."));
         if is_dump {
-            let text = fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text =
+                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             total += callgrind_total(&text)
                 .with_context(|| format!("no instruction total in {}", path.display()))?;
         }
@@ -648,7 +654,10 @@ fn instructions(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u
     drop(c);
     if std::env::var_os("KEEP_CALLGRIND").is_some() {
         // For `callgrind_annotate <dir>/callgrind.<pid>.1`: where the instructions go.
-        let kept = dir.with_file_name(format!("vipd-callgrind-{}-{node}", daemon.name().replace(' ', "-")));
+        let kept = dir.with_file_name(format!(
+            "vipd-callgrind-{}-{node}",
+            daemon.name().replace(' ', "-")
+        ));
         let _ = fs::remove_dir_all(&kept);
         fs::rename(&dir, &kept).with_context(|| format!("keeping {}", dir.display()))?;
         eprintln!("callgrind output kept in {}", kept.display());
@@ -656,10 +665,16 @@ fn instructions(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u
         let _ = fs::remove_dir_all(&dir);
     }
     if masters > 0 && node == 1 {
-        bail!("{}: the Backup became Master during the window", daemon.name());
+        bail!(
+            "{}: the Backup became Master during the window",
+            daemon.name()
+        );
     }
     if adverts == 0 {
-        bail!("{}: no advert reached the Backup in the window", daemon.name());
+        bail!(
+            "{}: no advert reached the Backup in the window",
+            daemon.name()
+        );
     }
     Ok((total, adverts))
 }
@@ -669,7 +684,9 @@ fn instructions_table(daemons: &[Daemon], rounds: usize, window: Duration) -> Ex
         "\nUser-space instructions per advert (callgrind), one instance, 10 ms adverts (VRRPv3, unicast), {} s window; median (min-max) of {rounds} rounds:\n",
         window.as_secs()
     );
-    println!("| daemon | node | adverts in window | instructions in window | instructions per advert |");
+    println!(
+        "| daemon | node | adverts in window | instructions in window | instructions per advert |"
+    );
     println!("|---|---|---|---|---|");
     let mut failed = false;
     for &d in daemons {
