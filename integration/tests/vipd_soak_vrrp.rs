@@ -431,9 +431,29 @@ fn fifty_sigkill_restart_cycles_of_the_master_the_backup_takes_over_and_no_vip_i
         })
         .collect();
     assert!(empty.is_empty(), "the VIP was on no node: {empty:#?}");
-    assert!(timeline.samples.iter().all(|s| s.holders.len() <= 2));
     let in_dead = |at: Duration| dead.iter().any(|&(k, r)| at >= k && at <= r + SAMPLE);
     let handover_limit = ADVERT + 2 * timeline.max_gap() + SAMPLE / 2;
+    // Three holders: the dead node's stale VIP plus both Backups. Nodes 1 and 2 share priority
+    // 40 (as OpenShift's masters do), so their Master_Down timers, started by the same last
+    // advert, can expire together; RFC 9568 section 6.4.3 settles the tie on the next advert
+    // (higher primary address wins). Allowed only while node 0 is dead, for one advert.
+    let three_windows = timeline.windows(|s| s.holders.len() >= 3);
+    let mut max_three = Duration::ZERO;
+    for w in &three_windows {
+        let samples = &timeline.samples[w.first..=w.last];
+        let span = w.len;
+        max_three = max_three.max(span);
+        assert!(
+            samples
+                .iter()
+                .all(|s| in_dead(s.at) && s.holders.len() == 3),
+            "three holders outside a dead window, or more than three: {samples:?}"
+        );
+        assert!(
+            span <= handover_limit,
+            "both Backups held the VIP for up to {span:?} (limit {handover_limit:?}): {samples:?}"
+        );
+    }
     let mut max_handover = Duration::ZERO;
     for w in timeline.multi_holder_windows() {
         let samples = &timeline.samples[w.first..=w.last];
@@ -455,7 +475,8 @@ fn fifty_sigkill_restart_cycles_of_the_master_the_backup_takes_over_and_no_vip_i
         "SOAK sigkill: {CYCLES} cycles, Backup took over each time (node 1: {}, node 2: {}); takeover after \
          SIGKILL median {:.0} ms, max {:.0} ms; stale VIP gone after restart median {:.0} ms, max {:.0} ms; \
          node 0 Master again after restart median {:.0} ms, max {:.0} ms; two holders outside the dead \
-         windows at most {:.0} ms (preempt hand-over); {} samples, none empty; test took {:.1} s",
+         windows at most {:.0} ms (preempt hand-over); both Backups Master together in {} cycles, \
+         at most {:.0} ms; {} samples, none empty; test took {:.1} s",
         winners[1],
         winners[2],
         ms(takeover_p50),
@@ -465,6 +486,8 @@ fn fifty_sigkill_restart_cycles_of_the_master_the_backup_takes_over_and_no_vip_i
         ms(preempt_p50),
         ms(preempt_max),
         ms(max_handover),
+        three_windows.len(),
+        ms(max_three),
         timeline.samples.len(),
         t0.elapsed().as_secs_f64()
     );
