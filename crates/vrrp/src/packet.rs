@@ -561,6 +561,27 @@ impl Advertisement {
         src: IpAddr,
         dst: IpAddr,
     ) -> Result<(Advertisement, ChecksumForm), ParseError> {
+        let mut advert = Advertisement {
+            version: Version::V3,
+            vrid: 0,
+            priority: 0,
+            interval_cs: 0,
+            addresses: Vec::new(),
+            auth: Auth::None,
+        };
+        let form = advert.parse_into(bytes, src, dst)?;
+        Ok((advert, form))
+    }
+
+    /// [`Advertisement::parse`] into `self`, reusing its address list's allocation: a receive
+    /// loop keeps one `Advertisement` and decodes every packet into it without allocating.
+    /// On error `self` is left exactly as it was.
+    pub fn parse_into(
+        &mut self,
+        bytes: &[u8],
+        src: IpAddr,
+        dst: IpAddr,
+    ) -> Result<ChecksumForm, ParseError> {
         let family = AddressFamily::of(src);
         if AddressFamily::of(dst) != family {
             return Err(ParseError::FamilyMismatch { src, dst });
@@ -596,20 +617,15 @@ impl Advertisement {
         if interval_cs == 0 {
             return Err(ParseError::ZeroInterval { version });
         }
-        let addresses = (0..usize::from(packet.count()))
-            .map(|i| packet.address(i))
-            .collect();
-        Ok((
-            Advertisement {
-                version,
-                vrid: packet.vrid(),
-                priority: packet.priority(),
-                interval_cs,
-                addresses,
-                auth,
-            },
-            form,
-        ))
+        self.version = version;
+        self.vrid = packet.vrid();
+        self.priority = packet.priority();
+        self.interval_cs = interval_cs;
+        self.auth = auth;
+        self.addresses.clear();
+        self.addresses
+            .extend((0..usize::from(packet.count())).map(|i| packet.address(i)));
+        Ok(form)
     }
 
     /// Bytes needed to emit this advertisement with addresses of `family`.

@@ -1178,3 +1178,42 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// parse_into: the receive loop's allocation-free decode.
+
+#[test]
+fn parse_into_decodes_like_parse_and_a_refused_packet_leaves_the_previous_advert_untouched() {
+    let (src, dst) = (v4(192, 0, 2, 11), v4(224, 0, 0, 18));
+    let mut three = rfc_style_v3();
+    three.addresses = vec![v4(192, 0, 2, 100), v4(192, 0, 2, 101), v4(192, 0, 2, 102)];
+    let mut scratch = ostest_api_v2();
+
+    let bytes = emit_vec(&three, src, dst, ChecksumForm::Plain);
+    assert_eq!(
+        scratch.parse_into(&bytes, src, dst),
+        Ok(ChecksumForm::Plain)
+    );
+    assert_eq!(scratch, three);
+    assert_eq!(
+        Advertisement::parse(&bytes, src, dst),
+        Ok((three.clone(), ChecksumForm::Plain))
+    );
+
+    // Fewer addresses after more: the list is replaced, not appended to.
+    let one = rfc_style_v3();
+    let bytes = emit_vec(&one, src, dst, ChecksumForm::Plain);
+    assert_eq!(
+        scratch.parse_into(&bytes, src, dst),
+        Ok(ChecksumForm::Plain)
+    );
+    assert_eq!(scratch, one);
+
+    // A corrupted packet is refused and the scratch keeps the last good advert.
+    let mut bad = emit_vec(&three, src, dst, ChecksumForm::Plain);
+    bad[field::PRIORITY] ^= 0xff;
+    assert!(scratch.parse_into(&bad, src, dst).is_err());
+    assert_eq!(scratch, one);
+    assert!(scratch.parse_into(&bad[..4], src, dst).is_err());
+    assert_eq!(scratch, one);
+}

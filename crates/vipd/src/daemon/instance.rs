@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
-use vipd_vrrp::packet::{AddressFamily, ParseError};
+use vipd_vrrp::packet::{AddressFamily, Auth, ParseError, Version};
 use vipd_vrrp::router::{drop_reason, Received, ReconfigureError};
 use vipd_vrrp::{Action, Advertisement, Event, Router, State};
 
@@ -96,6 +96,8 @@ pub struct Instance {
     priority: Priority,
     /// Reused for every advert sent (MAX_PAYLOAD bytes).
     send_buf: Vec<u8>,
+    /// Every received advert is decoded into this one (its address list keeps its allocation).
+    recv_advert: Advertisement,
     /// Reused for the actions of each drain.
     actions: Vec<Action>,
 }
@@ -170,6 +172,14 @@ impl Instance {
             resign_reply: None,
             priority: initial,
             send_buf: vec![0u8; MAX_PAYLOAD],
+            recv_advert: Advertisement {
+                version: Version::V3,
+                vrid: 0,
+                priority: 0,
+                interval_cs: 0,
+                addresses: Vec::with_capacity(8),
+                auth: Auth::None,
+            },
             actions: Vec::new(),
         };
         Ok((instance, status))
@@ -293,18 +303,22 @@ impl Instance {
 
     fn on_packet(&mut self, payload: &[u8], packet: &crate::net::socket::ReceivedPacket) {
         let now = Instant::now();
-        match Advertisement::parse(payload, packet.src, packet.dst) {
-            Ok((advert, checksum_form)) => {
+        match self.recv_advert.parse_into(payload, packet.src, packet.dst) {
+            Ok(checksum_form) => {
                 self.router.handle_advert(
                     now,
                     Received {
                         src: packet.src,
                         ttl: packet.ttl,
-                        advert: &advert,
+                        advert: &self.recv_advert,
                         checksum_form,
                     },
                 );
-                self.note_peer(packet.src, &advert);
+                // Remembers what other routers say about this VRID (collisions, in status).
+                let (src, advert) = (packet.src, &self.recv_advert);
+                if let Ok(mut status) = self.status.lock() {
+                    status.note_peer(src, advert, &self.config.vips, SystemTime::now());
+                }
             }
             Err(e) => {
                 let label = parse_error_label(&e);
@@ -318,13 +332,6 @@ impl Instance {
                     );
                 }
             }
-        }
-    }
-
-    /// Remembers what other routers say about this VRID, for collision detection in status.
-    fn note_peer(&mut self, src: IpAddr, advert: &Advertisement) {
-        if let Ok(mut status) = self.status.lock() {
-            status.note_peer(src, advert, &self.config.vips, SystemTime::now());
         }
     }
 
