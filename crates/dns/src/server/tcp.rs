@@ -194,12 +194,16 @@ fn unanswered(request: &Request) -> ResponseInfo {
 pub(super) struct Slots {
     max: usize,
     inner: Mutex<SlotTable>,
+    /// Signalled each time a displaced connection's task has closed its socket.
+    closed: Notify,
 }
 
 #[derive(Default)]
 struct SlotTable {
     next_id: u64,
     open: Vec<Slot>,
+    /// Displaced connections whose tasks have not closed their sockets yet.
+    closing: usize,
 }
 
 struct Slot {
@@ -222,6 +226,7 @@ impl Slots {
         Arc::new(Slots {
             max: max.max(1),
             inner: Mutex::new(SlotTable::default()),
+            closed: Notify::new(),
         })
     }
 
@@ -254,6 +259,7 @@ impl Slots {
             // Removed here, so the count is right at once; its task sees the notification
             // (stored if it is not waiting yet) and closes the socket.
             table.open.swap_remove(index).close.notify_one();
+            table.closing += 1;
             displaced = true;
         }
         let id = table.next_id;
@@ -271,6 +277,25 @@ impl Slots {
                 close,
             },
             displaced,
+        }
+    }
+
+    /// Waits (at most `limit`) until every displaced connection has closed its socket, so the
+    /// accept loop never holds more than `max` descriptors plus the one it just accepted: a
+    /// burst of new clients would otherwise accept ahead of the displaced tasks' closes.
+    async fn wait_displaced_closed(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.closed.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a close between the check and the wait is seen.
+            notified.as_mut().enable();
+            if self.table().closing == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -303,6 +328,12 @@ impl Drop for SlotGuard {
         let mut table = self.slots.table();
         if let Some(index) = table.open.iter().position(|slot| slot.id == self.id) {
             table.open.swap_remove(index);
+        } else {
+            // Displaced: admit already removed it and counted it as closing. The guard drops
+            // after the connection's socket (see accept_loop), so the descriptor is gone now.
+            table.closing = table.closing.saturating_sub(1);
+            drop(table);
+            self.slots.closed.notify_waiters();
         }
     }
 }
@@ -335,6 +366,7 @@ pub(super) async fn accept_loop<F: ForwardQuery>(
             Admission::Serve { slot, displaced } => {
                 if displaced {
                     bump(&handler.counters().tcp_displaced);
+                    slots.wait_displaced_closed(Duration::from_secs(1)).await;
                 }
                 slot
             }
