@@ -8,6 +8,10 @@
 #
 #   sudo scripts/bench-dns.sh [--rounds N] [--duration S] [--rate QPS] [--workers N]
 #   defaults: 5 rounds, 8 s per run, 30000 qps, workers = CPUs; about 6 minutes.
+#
+#   sudo scripts/bench-dns.sh --scale [--sizes 10,1000,10000] [--rounds N] [--duration S] [--rate QPS]
+#   cost growth with node records (issue 13 point 4): vipd alone, one process per size, CPU per
+#   query, p50/p99, lost, RSS/PSS; no Knot or dnsdist (so dnsdist is not installed for it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +21,9 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 bash scripts/setup.sh
-if ! command -v dnsdist >/dev/null; then
+scale=0
+for a in "$@"; do if [[ $a == --scale ]]; then scale=1; fi; done
+if [[ $scale -eq 0 ]] && ! command -v dnsdist >/dev/null; then
     echo "bench-dns.sh: installing dnsdist (the forwarder vipd is compared with)" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q dnsdist >/dev/null
     # The package starts a system dnsdist on port 53; this benchmark starts its own.

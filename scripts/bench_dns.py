@@ -15,10 +15,18 @@ Then, in alternating order per round, dnsperf measures for each server:
   - saturation qps (open loop, 256 outstanding).
 Local answers: vipd vs Knot. Forwarded names: vipd vs dnsdist (both answer from their caches
 once warm). Prints Markdown tables with every round and min/median/max of the ratios.
+
+--scale (issue 13 point 4) measures vipd alone: one `vipd run` per --sizes entry (default 10,
+1000 and 10000 [[dns.node]] records, generated), all started side by side in the namespace, and
+per round, sizes in rotating order, CPU per answered query at the fixed rate for local names
+(random existing node names plus api, api-int, *.apps), p50/p99, lost, and RSS/PSS from
+smaps_rollup after the load; min/median/max over the rounds, CPU also as a ratio to the first
+size in the same round. Neither Knot nor dnsdist is started (only the upstream knotd).
 """
 
 import argparse
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -271,6 +279,178 @@ def ratio_row(label, values):
             f"{max(values):.2f} |")
 
 
+SCALE_BASE_PORT = 5310
+# Node IPv4 addresses for --scale, reused round-robin (198.51.100.1 is this namespace's own
+# veth address, .53 the upstream's).
+SCALE_V4 = [f"192.0.2.{i}" for i in range(10, 255)] + [
+    f"198.51.100.{i}" for i in range(2, 255) if i != 53]
+
+
+def scale_configs(work, sizes, queries, seed):
+    """One vipd configuration and one query file per cluster size (number of [[dns.node]])."""
+    rng = random.Random(seed)
+    write(f"{work}/resolv.conf", f"nameserver {UPSTREAM}\n")
+    v4 = SCALE_V4
+    for n, size in enumerate(sizes):
+        # Every node: one IPv4 address (reused once the 492 of the documentation ranges run out)
+        # and a distinct IPv6 address 2001:db8::<N>.
+        nodes = "".join(
+            f'\n[[dns.node]]\nname = "node-{i}"\naddresses = ["{v4[i % len(v4)]}", '
+            f'"2001:db8::{i + 1:x}"]\n' for i in range(size))
+        write(f"{work}/vipd-{size}.toml", f"""# DNS only, {size} node records.
+cluster_name = "ostest"
+base_domain = "test.metalkube.org"
+
+[control]
+socket = "{work}/vipd-{size}.sock"
+
+[dns]
+listen = ["127.0.0.1:{SCALE_BASE_PORT + n}"]
+resolv_conf = "{work}/resolv.conf"
+api_vips = ["192.0.2.5"]
+ingress_vips = ["192.0.2.6"]
+{nodes}""")
+        # Local answers only: 80 % random existing node names (FQDN A, FQDN AAAA, short A),
+        # 20 % api / api-int / *.apps. Same length and mix for every size.
+        lines = []
+        for _ in range(queries):
+            x = rng.random()
+            if x < 0.8:
+                i = rng.randrange(size)
+                y = rng.random()
+                if y < 0.5:
+                    lines.append(f"node-{i}.{CD} A")
+                elif y < 0.8:
+                    lines.append(f"node-{i}.{CD} AAAA")
+                else:
+                    lines.append(f"node-{i} A")
+            elif x < 0.87:
+                lines.append(f"api.{CD} A")
+            elif x < 0.93:
+                lines.append(f"api-int.{CD} A")
+            else:
+                lines.append(f"app{rng.randrange(1000)}.apps.{CD} A")
+        write(f"{work}/scale-{size}", "\n".join(lines) + "\n")
+
+
+def spread(values, fmt):
+    return (f"{fmt.format(statistics.median(values))} "
+            f"({fmt.format(min(values))}-{fmt.format(max(values))})")
+
+
+def scale_main(args):
+    """--scale: cost growth with the number of node records (vipd only, local answers)."""
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if len(set(sizes)) != len(sizes) or min(sizes) < 1:
+        sys.exit("bench-dns: --sizes wants distinct positive integers")
+    base = sizes[0]
+    work = tempfile.mkdtemp(prefix="bench-dns-scale.")
+    netns = f"vbench{os.getpid()}"
+    up_netns = f"vbup{os.getpid()}"
+    sh(["ip", "netns", "add", netns])
+    lab = Lab(work, netns)
+    upstream = None
+    try:
+        sh(lab.ns(["ip", "link", "set", "lo", "up"]))
+        # Same upstream as the default mode, so vipd has a forwarder; no query here is forwarded.
+        sh(["ip", "netns", "add", up_netns])
+        sh(["ip", "link", "add", "vb-bench", "netns", netns, "type", "veth", "peer", "name",
+            "vb-up", "netns", up_netns])
+        for ns, dev, addr in [(netns, "vb-bench", "198.51.100.1/24"),
+                              (up_netns, "vb-up", f"{UPSTREAM}/24")]:
+            sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        configs(work, args.workers)  # for upstream.conf
+        scale_configs(work, sizes, args.queries, args.seed)
+        upstream = Lab(work, up_netns)
+        upstream.start("upstream", ["knotd", "-c", f"{work}/upstream.conf"])
+        pids, ports = {}, {}
+        for n, size in enumerate(sizes):
+            p = lab.start(f"vipd-{size}", [args.vipd, "run", "--config", f"{work}/vipd-{size}.toml"])
+            ports[size] = SCALE_BASE_PORT + n
+            pids[size] = p.pid
+        for size in sizes:
+            wait_answer(lab, ports[size], f"api.{CD}", "192.0.2.5")
+            wait_answer(lab, ports[size], f"node-{size - 1}.{CD}",
+                        SCALE_V4[(size - 1) % len(SCALE_V4)])
+            pids[size] = server_pid(pids[size], "vipd")
+        mem_rest = {s: memory_kib(p) for s, p in pids.items()}
+        results = {}
+        deadline = time.monotonic() + args.rounds * len(sizes) * (args.duration + 30) + 60
+        for rnd in range(1, args.rounds + 1):
+            k = (rnd - 1) % len(sizes)
+            order = sizes[k:] + sizes[:k]
+            if rnd % 2 == 0:
+                order = order[::-1]
+            for size in order:
+                if time.monotonic() > deadline:
+                    sys.exit("bench-dns: --scale ran past its time bound")
+                before = cpu_ns(pids[size])
+                r = dnsperf(lab, ports[size], f"{work}/scale-{size}", args.duration,
+                            rate=args.rate, verbose=True)
+                used = cpu_ns(pids[size]) - before
+                res = {
+                    "cpu_us": used / 1000 / r["completed"],
+                    "p50_us": pct(r["lat"], 0.50) * 1e6,
+                    "p99_us": pct(r["lat"], 0.99) * 1e6,
+                    "lost": r["lost"],
+                    "sent": r["completed"] + r["lost"],
+                    "mem": memory_kib(pids[size]),
+                }
+                results[(size, rnd)] = res
+                print(f"round {rnd} {size} node records: {res['cpu_us']:.2f} us CPU/query at "
+                      f"{args.rate} qps, p50 {res['p50_us']:.0f} us p99 {res['p99_us']:.0f} us, "
+                      f"lost {res['lost']}/{res['sent']}, RSS {res['mem'][0]} KiB "
+                      f"PSS {res['mem'][1]} KiB", file=sys.stderr, flush=True)
+        for name, p in lab.procs:
+            if p.poll() is not None:
+                sys.exit(f"bench-dns: {name} exited during the run (logs in {work})")
+        dnsperf_v = sh(["sh", "-c", "dnsperf -h 2>&1 | awk '/^Version/ {print $2}'"]).strip()
+        vipd_v = sh([args.vipd, "--version"]).split()[-1]
+        rounds = range(1, args.rounds + 1)
+        print(f"\nvipd {vipd_v} (`vipd run`, release build, default workers), one process per "
+              f"size, all running side by side; dnsperf {dnsperf_v}; {os.cpu_count()} CPUs; "
+              f"{args.rounds} rounds (sizes in rotating order), {args.duration} s per "
+              f"measurement at a fixed {args.rate} qps; dnsperf -c 4 -T 2 -q 256; query file "
+              f"of {args.queries} random local names per size (80 % existing node names: "
+              f"FQDN A / FQDN AAAA / short A = 50/30/20, 20 % api, api-int, *.apps); load "
+              f"average at end {open('/proc/loadavg').read().split()[0]}\n")
+        print("Median (min-max) over the rounds; ratio = CPU per query over that of "
+              f"{base} records in the same round; memory from /proc/PID/smaps_rollup after "
+              "each round's load.\n")
+        print(f"| node records | CPU µs per query | ratio to {base} records | p50 µs | p99 µs | "
+              "lost | RSS MiB | PSS MiB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for size in sizes:
+            rs = [results[(size, r)] for r in rounds]
+            ratio = [results[(size, r)]["cpu_us"] / results[(base, r)]["cpu_us"] for r in rounds]
+            print(f"| {size} | {spread([x['cpu_us'] for x in rs], '{:.2f}')} | "
+                  f"{spread(ratio, '{:.2f}')} | {spread([x['p50_us'] for x in rs], '{:.0f}')} | "
+                  f"{spread([x['p99_us'] for x in rs], '{:.0f}')} | "
+                  f"{spread([x['lost'] for x in rs], '{}')} of {rs[0]['sent']} | "
+                  f"{spread([x['mem'][0] / 1024 for x in rs], '{:.1f}')} | "
+                  f"{spread([x['mem'][1] / 1024 for x in rs], '{:.1f}')} |")
+        print("\nEvery round:\n")
+        print("| round | node records | CPU µs per query | p50/p99 µs | lost/sent | RSS/PSS MiB |")
+        print("|---|---|---|---|---|---|")
+        for r in rounds:
+            for size in sizes:
+                x = results[(size, r)]
+                print(f"| {r} | {size} | {x['cpu_us']:.2f} | {x['p50_us']:.0f}/{x['p99_us']:.0f} "
+                      f"| {x['lost']}/{x['sent']} | {x['mem'][0] / 1024:.1f}/"
+                      f"{x['mem'][1] / 1024:.1f} |")
+        print("\nAt rest, before the load (RSS/PSS MiB): " + ", ".join(
+            f"{s} records {mem_rest[s][0] / 1024:.1f}/{mem_rest[s][1] / 1024:.1f}"
+            for s in sizes))
+    finally:
+        lab.stop()
+        if upstream:
+            upstream.stop()
+        for ns in (netns, up_netns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vipd", required=True)
@@ -278,7 +458,17 @@ def main():
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--rate", type=int, default=30000)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--scale", action="store_true",
+                    help="cost growth with node records: vipd alone, one process per --sizes")
+    ap.add_argument("--sizes", default="10,1000,10000",
+                    help="--scale: node record counts, the first is the ratio's reference")
+    ap.add_argument("--queries", type=int, default=20000,
+                    help="--scale: lines in each size's query file")
+    ap.add_argument("--seed", type=int, default=13, help="--scale: query file random seed")
     args = ap.parse_args()
+    if args.scale:
+        scale_main(args)
+        return
 
     work = tempfile.mkdtemp(prefix="bench-dns.")
     netns = f"vbench{os.getpid()}"
