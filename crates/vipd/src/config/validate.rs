@@ -13,15 +13,20 @@ use vipd_vrrp::{Auth, ChecksumForm, Version};
 
 use super::raw::{RawConfig, RawDns, S};
 use super::{
-    parse_duration, ClientNet, Config, ConfigError, ControlConfig, Diagnostic, DnsConfig, DnsNode,
-    Family, HttpConfig, InstanceConfig, TrackConfig, VridSource,
+    ClientNet, Config, ConfigError, ControlConfig, Diagnostic, DnsConfig, DnsNode, Family,
+    HttpConfig, InstanceConfig, TrackConfig, VridSource,
 };
 use crate::health::CheckSpec;
 use roles::Planned;
 
 mod handoff;
+mod names;
 mod resolver;
 mod roles;
+mod values;
+
+use names::{dns_label, dns_name, instance_name, interface_name};
+use values::parse_default;
 
 pub const DEFAULT_PRIORITY: u8 = 100;
 pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,18 +43,11 @@ pub const MAX_DNS_TTL: i64 = 86_400;
 pub const DEFAULT_MAX_UDP_SIZE: u16 = 512;
 pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:18080";
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vipd/vipd.sock";
-/// Linux IFNAMSIZ is 16 including the terminating NUL.
-const MAX_IFNAME_LEN: usize = 15;
 /// keepalived's weight bound, shared with the health checks (`[[check]] weight`).
 const MAX_WEIGHT: i64 = crate::health::config::MAX_WEIGHT as i64;
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let mut v = Validator {
-        text,
-        path,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut v = Validator::new(text, path);
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
@@ -89,6 +87,17 @@ struct Placed {
     name_span: Range<usize>,
     vrid_span: Range<usize>,
     vip_spans: Vec<(IpAddr, Range<usize>)>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(text: &'a str, path: &'a Path) -> Self {
+        Validator {
+            text,
+            path,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
 }
 
 impl Validator<'_> {
@@ -1141,190 +1150,6 @@ impl Validator<'_> {
             }
         }
         out
-    }
-
-    /// An integer key in `min..=max`; `None` (with an error) outside.
-    fn ranged(&mut self, v: &S<i64>, key: &str, min: i64, max: i64, accepted: &str) -> Option<i64> {
-        let n = *v.get_ref();
-        if (min..=max).contains(&n) {
-            Some(n)
-        } else {
-            self.err(v.span(), key, format!("{n} is out of range; {accepted}"));
-            None
-        }
-    }
-
-    fn duration(&mut self, text: &S<String>, key: &str) -> Option<Duration> {
-        match parse_duration(text.get_ref()) {
-            Ok(d) => Some(d),
-            Err(why) => {
-                self.err(text.span(), key, why);
-                None
-            }
-        }
-    }
-
-    /// A period where "0s" means off; `Some(min..)` otherwise.
-    fn optional_period(
-        &mut self,
-        text: &Option<S<String>>,
-        key: &str,
-        default: Duration,
-        min: Duration,
-    ) -> Option<Duration> {
-        let Some(text) = text else {
-            return Some(default);
-        };
-        match self.duration(text, key)? {
-            d if d.is_zero() => None,
-            d if d < min => {
-                self.err(
-                    text.span(),
-                    key,
-                    format!(
-                        "{:?} is too short; accepted \"0s\" (off) or at least {}",
-                        text.get_ref(),
-                        super::duration::format_duration(min)
-                    ),
-                );
-                Some(default)
-            }
-            d => Some(d),
-        }
-    }
-
-    fn address(&mut self, text: &S<String>, key: &str) -> Option<IpAddr> {
-        let t = text.get_ref().trim();
-        match t.parse::<IpAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                let hint = if t.contains('/') {
-                    "write the address without a prefix length"
-                } else {
-                    "write an IPv4 or IPv6 address, e.g. 192.0.2.11 or 2001:db8::11"
-                };
-                self.err(
-                    text.span(),
-                    key,
-                    format!("{t:?} is not an IP address; {hint}"),
-                );
-                None
-            }
-        }
-    }
-
-    /// A virtual address: a unicast address a host can hold.
-    fn vip(&mut self, text: &S<String>, key: &str) -> Option<IpAddr> {
-        let t = text.get_ref().trim();
-        if t.contains('/') {
-            self.err(
-                text.span(),
-                key,
-                format!("{t:?} has a prefix length; write the bare address (VIPs are added as /32 or /128, as OpenShift does)"),
-            );
-            return None;
-        }
-        let addr = self.address(text, key)?;
-        let bad = addr.is_unspecified()
-            || addr.is_loopback()
-            || addr.is_multicast()
-            || matches!(addr, IpAddr::V4(a) if a.is_broadcast());
-        if bad {
-            self.err(
-                text.span(),
-                key,
-                format!("{addr} cannot be a virtual address; give a unicast address of the node's network"),
-            );
-            return None;
-        }
-        Some(addr)
-    }
-
-    fn socket_addr(&mut self, text: &S<String>, key: &str) -> Option<SocketAddr> {
-        let t = text.get_ref().trim();
-        match t.parse::<SocketAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                self.err(
-                    text.span(),
-                    key,
-                    format!(
-                        "{t:?} is not an address:port; write e.g. \"0.0.0.0:53\" or \"[::1]:53\""
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn absolute_path(&mut self, text: &S<String>, key: &str) -> Option<PathBuf> {
-        let p = PathBuf::from(text.get_ref());
-        if p.is_absolute() {
-            Some(p)
-        } else {
-            self.err(
-                text.span(),
-                key,
-                format!("{:?} is relative; give an absolute path (the daemon's working directory is not defined)", text.get_ref()),
-            );
-            None
-        }
-    }
-}
-
-fn parse_default(text: &str) -> SocketAddr {
-    // Only called with the compile-time constants above, which are valid socket addresses.
-    text.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
-}
-
-/// VRRPv3 carries the interval in centiseconds in 12 bits (RFC 9568 section 5.2.7);
-/// VRRPv2 in whole seconds in 8 bits (RFC 3768 section 5.3.7).
-fn instance_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not accepted; use 1 to 64 letters, digits, '_', '-' or '.', e.g. \"api\""
-        ))
-    }
-}
-
-fn interface_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_IFNAME_LEN
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not a Linux interface name; accepted 1 to 15 characters without '/', ':' or spaces; leave interface out to detect it from the VIP's subnet"
-        ))
-    }
-}
-
-/// One DNS label as OpenShift requires for cluster and node names (RFC 1123 host name rules).
-/// A DNS label as the zone serves it (the rule lives in `vipd_dns::zone::label_problem`).
-fn dns_label(label: &str) -> Result<(), String> {
-    match vipd_dns::zone::label_problem(label) {
-        Some(why) => Err(format!("is not a DNS label: {why}")),
-        None => Ok(()),
-    }
-}
-
-/// A domain name of such labels (`vipd_dns::zone::domain_problem`).
-fn dns_name(name: &str) -> Result<(), String> {
-    match vipd_dns::zone::domain_problem(name) {
-        Some(why) => Err(format!("is not a domain name: {why}")),
-        None => Ok(()),
     }
 }
 

@@ -11,7 +11,8 @@ use super::super::resolver::{
     OwnNameserver, ResolverConfig, DEFAULT_SOURCE, DEFAULT_TARGET, DEFAULT_UPSTREAM_COPY,
 };
 use super::super::{DnsConfig, Family, InstanceConfig};
-use super::{dns_name, Validator};
+use super::names::dns_name;
+use super::Validator;
 
 /// resolv.conf has no syntax for a port: the node's libc always asks port 53.
 const DNS_PORT: u16 = 53;
