@@ -10,8 +10,12 @@
 # depend on the machine's load. KEEP_CALLGRIND=1 keeps the callgrind files for
 # callgrind_annotate. About 1 minute per round with --seconds 10.
 #
+# --growth instead runs 1, 10 and 50 instances at 100 ms adverts and prints what one more
+# instance costs (CPU, PSS, anonymous memory), for both daemons.
+#
 #   scripts/bench-resources.sh [--rounds N] [--seconds S] [--only keepalived|vipd]
 #   scripts/bench-resources.sh --instructions [--rounds N] [--seconds S]
+#   scripts/bench-resources.sh --growth [--rounds N] [--seconds S]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

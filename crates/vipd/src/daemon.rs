@@ -11,7 +11,6 @@ pub mod control;
 pub mod dns;
 pub mod handoff;
 pub mod instance;
-pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod status;
@@ -219,16 +218,6 @@ impl Daemon {
         }
         shared.ready.store(true, Ordering::SeqCst);
         notify::notify("READY=1\nSTATUS=running");
-        // Start-up code will not run again: let its pages go, and shed pages that rare paths
-        // (reloads, status requests) bring in now and then (see memory.rs).
-        tokio::spawn(async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let mut every = tokio::time::interval(memory::TRIM_INTERVAL);
-            loop {
-                every.tick().await;
-                memory::trim_code_residency();
-            }
-        });
         tracing::info!(
             instances = instances.len(),
             dns = dns.is_some(),

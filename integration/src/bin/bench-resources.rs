@@ -8,6 +8,9 @@
 //! - one instance, 10 ms adverts (v3): CPU over the window;
 //! - two instances, 10 ms adverts (v3): CPU over the window.
 //!
+//! `--growth` instead runs 1, 10 and 50 instances at 100 ms adverts (v3), memory and CPU of
+//! each, and prints what one more instance costs: the growth per instance should be linear.
+//!
 //! The keepalived lab and the vipd lab of a scenario run at the same time, so both daemons see
 //! the same load from the rest of the (shared) machine. CPU is the scheduler's run time of every
 //! thread of every process of the daemon (`/proc/PID/task/*/schedstat`; utime + stime only where
@@ -28,8 +31,32 @@ use anyhow::{bail, Context, Result};
 use lab::{keepalived, vipd, Lab, Proc};
 
 const PRIORITIES: [u8; 2] = [70, 40];
-/// (name, VRID, VIP) of the instances, in the order they are added.
-const INSTANCES: [(&str, u8, &str); 2] = [("api", 14, "192.0.2.5"), ("ingress", 15, "192.0.2.6")];
+/// The instances, in the order they are added: OpenShift's API and ingress first, then as
+/// many more as a growth scenario asks for.
+const FIRST_INSTANCES: [(&str, u8, [u8; 4]); 2] = [
+    ("api", 14, [192, 0, 2, 5]),
+    ("ingress", 15, [192, 0, 2, 6]),
+];
+/// The most instances a scenario may have: VIPs 192.0.2.130.. stay below the lab's .255.
+const MAX_INSTANCES: usize = 64;
+
+/// (name, VRID, VIP) of instance `k` (0-based).
+fn instance_at(k: usize) -> (String, u8, IpAddr) {
+    match FIRST_INSTANCES.get(k) {
+        Some(&(name, vrid, vip)) => (name.to_string(), vrid, IpAddr::from(vip)),
+        // VRIDs 30.. and VIPs 192.0.2.130.. (the lab's nodes are .11-.90, its client .100).
+        None => (
+            format!("extra{k}"),
+            28 + k as u8,
+            IpAddr::from([192, 0, 2, 128 + k as u8]),
+        ),
+    }
+}
+
+/// The first `n` instances.
+fn instances(n: usize) -> Vec<(String, u8, IpAddr)> {
+    (0..n.min(MAX_INSTANCES)).map(instance_at).collect()
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Daemon {
@@ -55,38 +82,48 @@ impl Daemon {
 }
 
 struct Scenario {
-    title: &'static str,
+    title: String,
     instances: usize,
     advert: Duration,
     memory: bool,
 }
 
-const SCENARIOS: [Scenario; 3] = [
-    Scenario {
-        title: "two instances, 1 s adverts",
-        instances: 2,
-        advert: Duration::from_secs(1),
-        memory: true,
-    },
-    Scenario {
-        title: "one instance, 10 ms adverts",
-        instances: 1,
-        advert: Duration::from_millis(10),
-        memory: false,
-    },
-    Scenario {
-        title: "two instances, 10 ms adverts",
-        instances: 2,
-        advert: Duration::from_millis(10),
-        memory: false,
-    },
-];
+impl Scenario {
+    fn new(title: &str, instances: usize, advert: Duration, memory: bool) -> Scenario {
+        Scenario {
+            title: title.to_string(),
+            instances,
+            advert,
+            memory,
+        }
+    }
+}
 
-fn vips(n: usize) -> Result<Vec<IpAddr>> {
-    INSTANCES[..n]
+/// The default scenarios: OpenShift's shape at rest (memory), then CPU at 10 ms adverts.
+fn default_scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario::new("two instances, 1 s adverts", 2, Duration::from_secs(1), true),
+        Scenario::new("one instance, 10 ms adverts", 1, Duration::from_millis(10), false),
+        Scenario::new("two instances, 10 ms adverts", 2, Duration::from_millis(10), false),
+    ]
+}
+
+/// Instance counts of `--growth`.
+const GROWTH: [usize; 3] = [1, 10, 50];
+
+/// `--growth`: memory and CPU with 1, 10 and 50 instances at 100 ms adverts.
+fn growth_scenarios() -> Vec<Scenario> {
+    GROWTH
         .iter()
-        .map(|(_, _, v)| v.parse().context("VIP constant"))
+        .map(|&n| {
+            let title = format!("{n} instance{}, 100 ms adverts", if n == 1 { "" } else { "s" });
+            Scenario::new(&title, n, Duration::from_millis(100), true)
+        })
         .collect()
+}
+
+fn vips(n: usize) -> Vec<IpAddr> {
+    instances(n).into_iter().map(|(_, _, v)| v).collect()
 }
 
 fn start_keepalived(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Result<Proc> {
@@ -95,13 +132,13 @@ fn start_keepalived(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Re
         .filter(|&j| j != node)
         .map(|j| lab.node(j).ipv4().into())
         .collect();
-    let mut instances = Vec::new();
-    for &(name, vrid, vip) in &INSTANCES[..s.instances] {
+    let mut configs = Vec::new();
+    for (name, vrid, vip) in instances(s.instances) {
         let mut i = keepalived::Instance::openshift_api(
             "ostest",
             vrid,
             PRIORITIES[node],
-            vip.parse()?,
+            vip,
             host.ipv4().into(),
             peers.clone(),
         );
@@ -112,11 +149,11 @@ fn start_keepalived(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Re
             i.version = keepalived::Version::V3;
             i.password = None;
         }
-        instances.push(i);
+        configs.push(i);
     }
     let dir = host.dir()?;
     let conf = dir.join("keepalived.conf");
-    fs::write(&conf, keepalived::render(&instances)?)
+    fs::write(&conf, keepalived::render(&configs)?)
         .with_context(|| format!("writing {}", conf.display()))?;
     let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
     let (conf, pid, vrrp_pid, check_pid) = (
@@ -151,23 +188,23 @@ fn start_keepalived(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Re
 
 fn start_vipd(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Result<Proc> {
     let host = lab.node(node);
-    let mut instances = Vec::new();
-    for &(name, vrid, vip) in &INSTANCES[..s.instances] {
+    let mut configs = Vec::new();
+    for (name, vrid, vip) in instances(s.instances) {
         let mut i = vipd::cluster_instance(
             lab,
             node,
             &PRIORITIES,
-            vip.parse()?,
+            vip,
             s.advert,
             vipd::Peering::Unicast,
         );
-        i.name = name.into();
+        i.name = name.clone();
         i.vrid = Some(vrid);
         if s.advert.subsec_nanos() == 0 {
             i.version = 2;
             i.password = Some(format!("ostest_{name}_vip"));
         }
-        instances.push(i);
+        configs.push(i);
     }
     let bin = vipd::binary()?;
     let dir = host.dir()?;
@@ -175,7 +212,7 @@ fn start_vipd(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Result<P
     let socket = dir.join("vipd.sock");
     fs::write(
         &conf,
-        vipd::render("ostest", &instances, &socket.to_string_lossy()),
+        vipd::render("ostest", &configs, &socket.to_string_lossy()),
     )
     .with_context(|| format!("writing {}", conf.display()))?;
     let (bin, conf) = (bin.to_string_lossy(), conf.to_string_lossy());
@@ -224,7 +261,7 @@ impl Cluster {
     }
 
     fn wait_elected_within(&self, s: &Scenario, limit: Duration) -> Result<()> {
-        for vip in vips(s.instances)? {
+        for vip in vips(s.instances) {
             self.lab
                 .wait_holder_is(vip, 0, limit)
                 .with_context(|| format!("{}: initial election of {vip}", self.daemon.name()))?;
@@ -526,7 +563,7 @@ fn measure(
                 breakdown: parts,
             });
         }
-        for vip in vips(s.instances)? {
+        for vip in vips(s.instances) {
             let holders = c.lab.who_has(vip)?;
             if holders != [0] {
                 bail!(
@@ -595,7 +632,7 @@ fn callgrind_total(text: &str) -> Option<u64> {
 /// the election has settled, and dumped after `window`; adverts are counted as the IPv4 packets
 /// the Backup received in the same window (at rest the Master sends only adverts).
 fn instructions(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u64)> {
-    let s = &SCENARIOS[1];
+    let s = &default_scenarios()[1];
     let dir = std::env::temp_dir().join(format!("vipd-callgrind-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -727,6 +764,93 @@ fn instructions_table(daemons: &[Daemon], rounds: usize, window: Duration) -> Ex
     }
 }
 
+/// One figure of every successful round of scenario `si`, daemon `di`, node `node`.
+fn per_round(
+    figures: &[Vec<Vec<ClusterFigures>>],
+    si: usize,
+    di: usize,
+    node: usize,
+    f: impl Fn(&NodeFigures) -> Option<f64>,
+) -> Vec<f64> {
+    figures[si]
+        .iter()
+        .filter_map(|round| f(&round[di].nodes[node]))
+        .collect()
+}
+
+/// The memory table: every scenario that measured memory, both daemons, Master and Backup.
+fn print_memory(
+    scenarios: &[Scenario],
+    figures: &[Vec<Vec<ClusterFigures>>],
+    daemons: &[Daemon],
+    secs: u64,
+) {
+    println!(
+        "\nMemory {secs} s after the election; KiB, sum over the daemon's processes (from /proc/PID/smaps_rollup); median (min-max) of the rounds:\n"
+    );
+    println!("| scenario | daemon | node | processes | RSS | PSS | USS | anonymous |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (si, s) in scenarios.iter().enumerate().filter(|(_, s)| s.memory) {
+        for (di, d) in daemons.iter().enumerate() {
+            for (node, role) in ["Master", "Backup"].iter().enumerate() {
+                let pick = |f: fn(&Memory) -> u64| {
+                    per_round(figures, si, di, node, |n| n.memory.as_ref().map(|m| f(m) as f64))
+                };
+                let procs = per_round(figures, si, di, node, |n| Some(n.processes as f64));
+                println!(
+                    "| {} | {} | {role} | {} | {} | {} | {} | {} |",
+                    s.title,
+                    d.name(),
+                    cell(&procs, 0),
+                    cell(&pick(|m| m.rss), 0),
+                    cell(&pick(|m| m.pss), 0),
+                    cell(&pick(|m| m.uss), 0),
+                    cell(&pick(|m| m.anon), 0)
+                );
+            }
+        }
+    }
+}
+
+/// `--growth`: what each instance beyond the first costs, from the medians of the smallest and
+/// of each larger scenario: (figure(n) - figure(1)) / (n - 1).
+fn print_growth(scenarios: &[Scenario], figures: &[Vec<Vec<ClusterFigures>>], daemons: &[Daemon]) {
+    println!(
+        "\nCost of one more instance (100 ms adverts), from the medians: (figure with n instances - figure with {}) / (n - {}); CPU in % of one core, memory in KiB:\n",
+        scenarios[0].instances, scenarios[0].instances
+    );
+    println!("| daemon | node | instances | CPU per instance | PSS per instance | anonymous per instance |");
+    println!("|---|---|---|---|---|---|");
+    let med = |mut v: Vec<f64>| (!v.is_empty()).then(|| median(&mut v));
+    for (di, d) in daemons.iter().enumerate() {
+        for (node, role) in ["Master", "Backup"].iter().enumerate() {
+            let figure = |si: usize, f: &dyn Fn(&NodeFigures) -> Option<f64>| {
+                med(per_round(figures, si, di, node, f))
+            };
+            let cpu = |n: &NodeFigures| Some(n.cpu_percent);
+            let pss = |n: &NodeFigures| n.memory.as_ref().map(|m| m.pss as f64);
+            let anon = |n: &NodeFigures| n.memory.as_ref().map(|m| m.anon as f64);
+            for si in 1..scenarios.len() {
+                let extra = (scenarios[si].instances - scenarios[0].instances) as f64;
+                let slope = |f: &dyn Fn(&NodeFigures) -> Option<f64>, decimals: usize| {
+                    match (figure(0, f), figure(si, f)) {
+                        (Some(a), Some(b)) => format!("{:.decimals$}", (b - a) / extra),
+                        _ => "n/a".into(),
+                    }
+                };
+                println!(
+                    "| {} | {role} | {} | {} | {} | {} |",
+                    d.name(),
+                    scenarios[si].instances,
+                    slope(&cpu, 3),
+                    slope(&pss, 0),
+                    slope(&anon, 0)
+                );
+            }
+        }
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -756,10 +880,15 @@ struct Args {
     window: Duration,
     daemons: Vec<Daemon>,
     instructions: bool,
+    growth: bool,
 }
+
+const USAGE: &str =
+    "usage: bench-resources [--instructions | --growth] [--rounds N] [--seconds S] [--only keepalived|vipd]";
 
 fn parse_args() -> std::result::Result<Args, String> {
     let mut instructions = false;
+    let mut growth = false;
     let mut rounds = 3;
     let mut window = Duration::from_secs(30);
     let mut daemons = vec![Daemon::Keepalived, Daemon::Vipd];
@@ -781,19 +910,19 @@ fn parse_args() -> std::result::Result<Args, String> {
                 _ => return Err("--only takes keepalived or vipd".into()),
             },
             "--instructions" => instructions = true,
-            _ => {
-                return Err(
-                    "usage: bench-resources [--instructions] [--rounds N] [--seconds S] [--only keepalived|vipd]"
-                        .into(),
-                )
-            }
+            "--growth" => growth = true,
+            _ => return Err(USAGE.into()),
         }
+    }
+    if instructions && growth {
+        return Err(format!("--instructions and --growth are two benchmarks: pick one\n{USAGE}"));
     }
     Ok(Args {
         rounds,
         window,
         daemons,
         instructions,
+        growth,
     })
 }
 
@@ -803,6 +932,7 @@ fn main() -> ExitCode {
         window,
         daemons,
         instructions,
+        growth,
     } = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -821,11 +951,16 @@ fn main() -> ExitCode {
         }
     };
 
+    let scenarios = if growth {
+        growth_scenarios()
+    } else {
+        default_scenarios()
+    };
     // figures[scenario] = one Vec<ClusterFigures> (per daemon) per successful round.
-    let mut figures: Vec<Vec<Vec<ClusterFigures>>> = SCENARIOS.iter().map(|_| Vec::new()).collect();
+    let mut figures: Vec<Vec<Vec<ClusterFigures>>> = scenarios.iter().map(|_| Vec::new()).collect();
     let mut errors = Vec::new();
     for r in 1..=rounds {
-        for (si, s) in SCENARIOS.iter().enumerate() {
+        for (si, s) in scenarios.iter().enumerate() {
             match measure(s, &daemons, window, hz) {
                 Ok(f) => {
                     for (d, c) in daemons.iter().zip(&f) {
@@ -863,36 +998,7 @@ fn main() -> ExitCode {
     }
 
     let secs = window.as_secs();
-    println!(
-        "\nMemory, two instances, 1 s adverts, {secs} s after the election; KiB, sum over the daemon's processes; median (min-max) of {} rounds:\n",
-        figures[0].len()
-    );
-    println!("| daemon | node | processes | RSS | PSS | USS | anonymous |");
-    println!("|---|---|---|---|---|---|---|");
-    for (di, d) in daemons.iter().enumerate() {
-        for (node, role) in ["Master", "Backup"].iter().enumerate() {
-            let pick = |f: fn(&Memory) -> u64| -> Vec<f64> {
-                figures[0]
-                    .iter()
-                    .filter_map(|round| round[di].nodes[node].memory.as_ref().map(|m| f(m) as f64))
-                    .collect()
-            };
-            let procs: Vec<f64> = figures[0]
-                .iter()
-                .map(|round| round[di].nodes[node].processes as f64)
-                .collect();
-            println!(
-                "| {} | {role} | {} | {} | {} | {} | {} |",
-                d.name(),
-                cell(&procs, 0),
-                cell(&pick(|m| m.rss), 0),
-                cell(&pick(|m| m.pss), 0),
-                cell(&pick(|m| m.uss), 0),
-                cell(&pick(|m| m.anon), 0)
-            );
-        }
-    }
-
+    print_memory(&scenarios, &figures, &daemons, secs);
     println!(
         "\nCPU, run time (schedstat) over {secs} s as % of one core, sum over the daemon's processes; median (min-max) of the rounds; Backup -> Master flaps in the windows:\n"
     );
@@ -905,7 +1011,7 @@ fn main() -> ExitCode {
     head.push_str(" flaps |");
     rule.push_str("---|");
     println!("{head}\n{rule}");
-    for (s, rounds_of) in SCENARIOS.iter().zip(&figures) {
+    for (s, rounds_of) in scenarios.iter().zip(&figures) {
         let mut row = format!("| {} |", s.title);
         let mut flaps = Vec::new();
         for (di, d) in daemons.iter().enumerate() {
@@ -923,12 +1029,17 @@ fn main() -> ExitCode {
         println!("{row}");
     }
 
+    if growth {
+        print_growth(&scenarios, &figures, &daemons);
+    }
+
     if let Some(last) = figures[0].last() {
         for (d, c) in daemons.iter().zip(last) {
             let m = &c.nodes[0];
             println!(
-                "\nWhat makes up the Master's RSS, {} (last round; KiB, largest first, the 15 largest of 64 KiB or more):\n",
-                d.name()
+                "\nWhat makes up the Master's RSS, {}, {} (last round; KiB, largest first, the 15 largest of 64 KiB or more):\n",
+                d.name(),
+                scenarios[0].title
             );
             println!("| mapping | RSS | PSS |");
             println!("|---|---|---|");
