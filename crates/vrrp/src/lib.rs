@@ -7,9 +7,12 @@
 //! - [`packet`]: VRRPv3 (RFC 9568) and VRRPv2 (RFC 3768) codec and checksums.
 //! - [`timers`]: Skew_Time / Master_Down_Interval arithmetic.
 //! - [`router`]: the per-virtual-router state machine ([`Router`]).
+//! - [`liveness`]: fast failure detection (BFD) as an input: [`Liveness`] reports bring the
+//!   Master_Down_Timer forward.
 //! - [`vrid`]: OpenShift's fletcher8 virtual router id derivation.
 //! - `sim` (cargo feature `sim`, on in this crate's own tests): a deterministic LAN simulator.
 
+pub mod liveness;
 pub mod packet;
 pub mod reassert;
 pub mod router;
@@ -19,6 +22,7 @@ pub mod timer_table;
 pub mod timers;
 pub mod vrid;
 
+pub use liveness::Liveness;
 pub use packet::{AddressFamily, Advertisement, Auth, ChecksumForm, ParseError, Version};
 pub use router::{
     Action, Counters, Event, MasterInfo, Received, Router, RouterConfig, SourceFilter, State,

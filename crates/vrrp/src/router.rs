@@ -11,6 +11,8 @@
 //!     r.handle_timeout(now);
 //!     // health tracking changed the effective priority / fault state:
 //!     r.set_priority(now, p);  r.set_fault(now, true|false);
+//!     // a fast failure detector (BFD) lost a peer, or heard it again:
+//!     r.handle_liveness(now, peer, Liveness::Lost { detection_time } | Liveness::Heard);
 //!     // after every input, drain:
 //!     while let Some(a) = r.poll_action() { ... }
 //! }
@@ -26,6 +28,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use crate::liveness::{liveness_skew, HoldDown, Liveness, LivenessState};
 use crate::packet::{Advertisement, Auth, ChecksumForm, Version};
 use crate::reassert::ReassertGuard;
 use crate::timer_table::{Timer, TimerTable};
@@ -161,6 +164,18 @@ pub enum Event {
     AddressMismatch { from: IpAddr },
     /// Another router claims Master with a lower priority than ours while we are Master.
     LowerPriorityMaster { from: IpAddr, priority: u8 },
+    /// The failure detector lost the Master: this Backup takes over at `takeover_at` unless
+    /// the Master shows a sign of life first (see [`crate::liveness`]).
+    MasterUnreachable {
+        master: IpAddr,
+        takeover_at: Instant,
+    },
+    /// The Master the detector had lost showed a sign of life before the take-over (a
+    /// detector packet or an advert): the Master_Down_Timer is back on the advert's schedule.
+    MasterHeardAgain { master: IpAddr },
+    /// We took over because the detector lost `master`, and `master` is still advertising: the
+    /// report was wrong. Reports about it are ignored until `until` (plain VRRP timing).
+    LivenessRefuted { master: IpAddr, until: Instant },
 }
 
 /// Per-instance counters in the spirit of RFC 8347 (ietf-vrrp statistics). `adverts_rx` and
@@ -194,6 +209,15 @@ pub struct Counters {
     pub lower_priority_master_rx: u64,
     /// `Action::Announce` emitted (becoming Master, repeat, refresh, re-assert, reload).
     pub announces: u64,
+    /// Failure-detector reports that lost the current Master and shortened the timer.
+    pub liveness_lost: u64,
+    /// Of those, how many ended in a take-over / were cancelled by a sign of life.
+    pub liveness_takeovers: u64,
+    pub liveness_cancelled: u64,
+    /// Take-overs a report caused that the lost Master's own advert then refuted.
+    pub liveness_refuted: u64,
+    /// Reports ignored: about a router that is not the Master, in the wrong state, or held down.
+    pub liveness_ignored: u64,
 }
 
 /// What the router currently believes about the Master (for status output).
@@ -398,6 +422,9 @@ pub struct Router {
     last_reassert: Option<Instant>,
     /// Which lower-priority Masters' claims still get an extra announcement in this window.
     reassert_guard: ReassertGuard,
+    /// Failure-detector reports: a shortened Master_Down_Timer, the take-over it caused, the
+    /// hold-down after a refuted one (`liveness.rs`).
+    liveness: LivenessState,
     last_advert_tx: Option<Instant>,
     peer_master: Option<MasterInfo>,
     actions: VecDeque<Action>,
@@ -423,6 +450,7 @@ impl Router {
             master_since: None,
             last_reassert: None,
             reassert_guard: ReassertGuard::default(),
+            liveness: LivenessState::default(),
             last_advert_tx: None,
             peer_master: None,
             actions: VecDeque::new(),
@@ -581,10 +609,19 @@ impl Router {
 
     fn fire(&mut self, timer: Timer, deadline: Instant, now: Instant) {
         match (timer, self.state) {
-            (Timer::MasterDown, State::Backup) => {
+            (Timer::MasterDown, State::Backup) => match self.liveness.pending.take() {
                 // RFC 9568 section 6.4.2: Master_Down_Timer fired.
-                self.become_master(now, "master down timer expired");
-            }
+                None => self.become_master(now, "master down timer expired"),
+                // Brought forward by a failure-detector report (liveness.rs).
+                Some(lost) => {
+                    self.counters.liveness_takeovers += 1;
+                    self.become_master(
+                        now,
+                        "master unreachable: the failure detector (BFD) lost it",
+                    );
+                    self.liveness.takeover = Some((lost, now));
+                }
+            },
             (Timer::Adver, State::Master) => {
                 // RFC 9568 section 6.4.3: Adver_Timer fired: send and reset.
                 self.send_advert(now, self.effective_priority);
@@ -653,6 +690,35 @@ impl Router {
             }
             _ => {}
         }
+    }
+
+    /// A fast failure detector's report about `peer` ([`crate::liveness`]: the rules and why).
+    ///
+    /// - `Lost` about the Master this Backup last heard: the Master_Down_Timer is brought
+    ///   forward to `now + Liveness_Skew` (never later than it already runs), with
+    ///   `Liveness_Skew = ((256 - Priority) * Detection_Time) / 256`; the detection time is
+    ///   capped at Master_Down_Interval (a slower detector changes nothing).
+    /// - `Heard` about that Master before the timer fires: the timer goes back to the schedule
+    ///   of the Master's last advert, and nothing else changes.
+    ///
+    /// Ignored (and counted in `liveness_ignored`): a report in any state but Backup, about a
+    /// router that is not the Master, or about a Master whose earlier report was refuted and
+    /// is still held down ([`crate::liveness::HoldDown`]).
+    pub fn handle_liveness(&mut self, now: Instant, peer: IpAddr, liveness: Liveness) {
+        match liveness {
+            Liveness::Lost { detection_time } => self.master_lost(now, peer, detection_time),
+            Liveness::Heard => {
+                if self.state == State::Backup && self.liveness.pending == Some(peer) {
+                    self.cancel_liveness_takeover(peer);
+                    self.restore_master_down_timer(now);
+                }
+            }
+        }
+    }
+
+    /// What the router remembers of failure-detector reports (status output).
+    pub fn liveness(&self) -> &LivenessState {
+        &self.liveness
     }
 
     /// Starts a graceful stop.
@@ -897,6 +963,7 @@ impl Router {
             // "If the Priority in the ADVERTISEMENT is zero, then: Set the Master_Down_Timer
             // to Skew_Time."
             self.note_peer(now, src, adv);
+            self.liveness_superseded(src);
             let skew = crate::timers::skew_time(
                 self.config.version,
                 self.effective_priority,
@@ -910,6 +977,7 @@ impl Router {
             // or equal to the local Priority": adopt Master_Adver_Interval, recompute
             // Master_Down_Interval, reset the Master_Down_Timer.
             self.note_peer(now, src, adv);
+            self.liveness_superseded(src);
             self.master_adver_interval = self.adopted_interval(adv);
             self.reset_master_down_timer(now);
         }
@@ -917,8 +985,22 @@ impl Router {
         // ADVERTISEMENT": the timer runs out and we take over.
     }
 
+    /// An advert about to reset the Master_Down_Timer ends any take-over a report had brought
+    /// forward: from the lost Master it is a sign of life; from another router, that router is
+    /// the Master now.
+    fn liveness_superseded(&mut self, src: IpAddr) {
+        match self.liveness.pending {
+            Some(lost) if lost == src => self.cancel_liveness_takeover(lost),
+            Some(_) => self.liveness.pending = None,
+            None => {}
+        }
+    }
+
     /// RFC 9568 section 6.4.3, "If an ADVERTISEMENT is received".
     fn master_rx(&mut self, now: Instant, src: IpAddr, adv: &Advertisement) {
+        if adv.priority > 0 {
+            self.check_liveness_refuted(now, src);
+        }
         if adv.priority == 0 {
             // "If the Priority in the ADVERTISEMENT is zero, then: Send an ADVERTISEMENT; Reset
             // the Adver_Timer" so Backups do not take over from us after Skew_Time.
@@ -990,12 +1072,76 @@ impl Router {
         }
     }
 
-    fn reset_master_down_timer(&mut self, now: Instant) {
-        let mdi = crate::timers::master_down_interval(
+    fn master_lost(&mut self, now: Instant, peer: IpAddr, detection_time: Duration) {
+        let is_master = self.peer_master.is_some_and(|m| m.address == peer);
+        if self.state != State::Backup || !is_master || self.liveness.held_down(peer, now) {
+            self.counters.liveness_ignored += 1;
+            return;
+        }
+        let skew = liveness_skew(
+            self.effective_priority,
+            detection_time.min(self.master_down_interval()),
+        );
+        let Some(at) = after(now, skew) else {
+            self.counters.liveness_ignored += 1;
+            return;
+        };
+        let at = self.timers.get(Timer::MasterDown).map_or(at, |t| t.min(at));
+        self.timers.set(Timer::MasterDown, Some(at));
+        self.liveness.pending = Some(peer);
+        self.counters.liveness_lost += 1;
+        self.actions
+            .push_back(Action::Event(Event::MasterUnreachable {
+                master: peer,
+                takeover_at: at,
+            }));
+    }
+
+    /// A sign of life from the Master a report had lost: the take-over is off.
+    fn cancel_liveness_takeover(&mut self, master: IpAddr) {
+        self.liveness.pending = None;
+        self.counters.liveness_cancelled += 1;
+        self.actions
+            .push_back(Action::Event(Event::MasterHeardAgain { master }));
+    }
+
+    /// The Master_Down_Timer on the schedule of the Master's last advert (after a report that
+    /// had brought it forward was cancelled).
+    fn restore_master_down_timer(&mut self, now: Instant) {
+        let last = self.peer_master.map_or(now, |m| m.last_seen);
+        let at = after(last, self.master_down_interval());
+        self.timers.set(Timer::MasterDown, at);
+    }
+
+    /// An advert from `src` while Master: if it comes from the router whose loss a report
+    /// had made us take over, the report was wrong; hold further reports about it down.
+    fn check_liveness_refuted(&mut self, now: Instant, src: IpAddr) {
+        let mdi = self.master_down_interval();
+        if !self.liveness.refuted_by(src, now, mdi) {
+            return;
+        }
+        self.liveness.takeover = None;
+        self.counters.liveness_refuted += 1;
+        if let Some(hold) = HoldDown::next(self.liveness.hold_down, src, now, mdi) {
+            self.liveness.hold_down = Some(hold);
+            self.actions
+                .push_back(Action::Event(Event::LivenessRefuted {
+                    master: src,
+                    until: hold.until,
+                }));
+        }
+    }
+
+    fn master_down_interval(&self) -> Duration {
+        crate::timers::master_down_interval(
             self.config.version,
             self.effective_priority,
             self.master_adver_interval,
-        );
+        )
+    }
+
+    fn reset_master_down_timer(&mut self, now: Instant) {
+        let mdi = self.master_down_interval();
         self.timers.set(Timer::MasterDown, after(now, mdi));
     }
 
@@ -1016,6 +1162,7 @@ impl Router {
     /// answers for as long as the netlink call took (seen as 100+ ms under load in the lab).
     fn become_master(&mut self, now: Instant, reason: &'static str) {
         self.timers.stop(Timer::MasterDown);
+        self.liveness.takeover = None;
         self.transition(State::Master, reason);
         self.counters.master_transitions += 1;
         self.actions.push_back(Action::AddVips);
@@ -1132,6 +1279,10 @@ impl Router {
             return;
         }
         self.state = to;
+        if to != State::Backup {
+            // Only a Backup's Master_Down_Timer can be brought forward.
+            self.liveness.pending = None;
+        }
         self.counters.transitions += 1;
         self.actions
             .push_back(Action::Event(Event::StateChanged { from, to, reason }));

@@ -14,13 +14,18 @@
 //! index panic if it is out of range (a bug in the test, not input the daemon could receive).
 //!
 //! Ordering at one instant: a packet delivery due at `t` is handled before a timer due at `t`
-//! (a packet arriving exactly at the deadline is in time), deliveries in send order, timers in
-//! node order.
+//! (a packet arriving exactly at the deadline is in time), deliveries in send order, then the
+//! failure detector's events, then timers in node order.
+//!
+//! An optional failure detector ([`Detector`], modelled on BFD) runs between every ordered pair
+//! of nodes and feeds [`Router::handle_liveness`]; [`Lan::block_detector`] cuts it alone while
+//! adverts still flow.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
+use crate::liveness::Liveness;
 use crate::packet::Advertisement;
 use crate::router::{Action, Event, Received, ReconfigureError, Router, RouterConfig, State};
 
@@ -89,6 +94,22 @@ pub enum TraceEvent {
         from: IpAddr,
         priority: u8,
     },
+    /// The failure detector told this node's router about node `about`.
+    Liveness {
+        about: usize,
+        report: Liveness,
+    },
+    MasterUnreachable {
+        master: IpAddr,
+        takeover_at: Instant,
+    },
+    MasterHeardAgain {
+        master: IpAddr,
+    },
+    LivenessRefuted {
+        master: IpAddr,
+        until: Instant,
+    },
     /// The codec refused to emit or re-parse an advert this node sent; it was not delivered.
     CodecError(String),
     /// The node vanished without resigning (power loss, SIGKILL of the host's VIPs included).
@@ -144,6 +165,54 @@ struct Delivery {
     checksum_form: crate::packet::ChecksumForm,
 }
 
+/// A failure detector between every ordered pair of nodes, modelled on BFD asynchronous mode
+/// (RFC 5880): `from` sends a probe to `to` every `interval` less a random 0-25 % (RFC 5880
+/// 6.8.7 jitter), each probe subject to the link's loss, delay and partitions, to crashes and
+/// to [`Lan::block_detector`]; `to` reports `from` [`Liveness::Lost`] once nothing arrived for
+/// `multiplier x interval` after at least one probe did, and [`Liveness::Heard`] at the first
+/// probe that arrives after that. Probes draw their loss from a random stream of their own,
+/// so turning the detector on does not change which adverts are lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detector {
+    pub interval: Duration,
+    pub multiplier: u32,
+}
+
+impl Detector {
+    /// What the detector reports as its detection time.
+    pub fn detection_time(&self) -> Duration {
+        self.interval.saturating_mul(self.multiplier)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Send {
+        from: usize,
+        to: usize,
+    },
+    Arrive {
+        from: usize,
+        to: usize,
+    },
+    /// Detection deadline of `to`'s session with `from`, valid while `generation` is current.
+    Deadline {
+        from: usize,
+        to: usize,
+        generation: u64,
+    },
+}
+
+/// `to`'s view of its detector session with `from`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Session {
+    /// Bumped at every arrival (and restart): older deadlines are stale.
+    generation: u64,
+    /// A probe arrived once (only then can the session be lost).
+    up: bool,
+    lost: bool,
+}
+
 /// A simulated LAN segment of routers for one virtual router id.
 #[derive(Debug, Clone)]
 pub struct Lan {
@@ -162,6 +231,11 @@ pub struct Lan {
     groups: Option<Vec<usize>>,
     codec_round_trip: bool,
     trace: Vec<TraceEntry>,
+    detector: Option<Detector>,
+    probes: BTreeMap<(Instant, u64), Probe>,
+    sessions: HashMap<(usize, usize), Session>,
+    detector_blocked: HashSet<(usize, usize)>,
+    detector_rng: SplitMix64,
 }
 
 impl Lan {
@@ -192,6 +266,11 @@ impl Lan {
             groups: None,
             codec_round_trip: true,
             trace: Vec::new(),
+            detector: None,
+            probes: BTreeMap::new(),
+            sessions: HashMap::new(),
+            detector_blocked: HashSet::new(),
+            detector_rng: SplitMix64(seed ^ 0x5bd1_e995_0bfd_0bfd),
         }
     }
 
@@ -271,6 +350,38 @@ impl Lan {
         self.groups = None;
     }
 
+    /// Runs a failure detector between every ordered pair of nodes from now on (each pair's
+    /// first probe at a random offset within one interval).
+    pub fn set_detector(&mut self, detector: Detector) {
+        self.detector = Some(detector);
+        let n = self.nodes.len();
+        for from in 0..n {
+            for to in (0..n).filter(|&to| to != from) {
+                let offset = self.jittered(detector.interval);
+                self.schedule_probe(self.now + offset, Probe::Send { from, to });
+            }
+        }
+    }
+
+    /// Drops (or, with `false`, passes again) the detector's probes on the directed link
+    /// `from -> to` while adverts still flow: BFD alone filtered.
+    pub fn block_detector(&mut self, from: usize, to: usize, blocked: bool) {
+        if blocked {
+            self.detector_blocked.insert((from, to));
+        } else {
+            self.detector_blocked.remove(&(from, to));
+        }
+    }
+
+    /// Hands `node`'s router a detector report about node `about` now, as a daemon would.
+    pub fn report_liveness(&mut self, node: usize, about: usize, report: Liveness) {
+        let now = self.now;
+        let peer = self.nodes[about].config.primary_address;
+        self.record(node, TraceEvent::Liveness { about, report });
+        self.nodes[node].router.handle_liveness(now, peer, report);
+        self.drain(node);
+    }
+
     /// Starts every node's router (RFC 9568 section 6.4.1) at the current time.
     pub fn start_all(&mut self) {
         for n in 0..self.nodes.len() {
@@ -299,6 +410,14 @@ impl Lan {
         n.router = Router::new(n.config.clone(), now);
         n.alive = true;
         n.holds_vips = false;
+        for ((_, to), session) in self.sessions.iter_mut() {
+            if *to == node {
+                *session = Session {
+                    generation: session.generation + 1,
+                    ..Session::default()
+                };
+            }
+        }
         self.record(node, TraceEvent::Restarted);
         self.startup(node);
     }
@@ -342,28 +461,31 @@ impl Lan {
     /// Time of the next delivery or timer, if any.
     pub fn next_event(&self) -> Option<Instant> {
         let delivery = self.in_flight.keys().next().map(|(t, _)| *t);
+        let probe = self.probes.keys().next().map(|(t, _)| *t);
         let timer = self.next_timer().map(|(t, _)| t);
-        match (delivery, timer) {
-            (Some(d), Some(t)) => Some(d.min(t)),
-            (d, t) => d.or(t),
-        }
+        [delivery, probe, timer].into_iter().flatten().min()
     }
 
     /// Handles the single earliest event (a delivery wins a tie with a timer). Returns false
     /// when nothing is pending.
     pub fn step(&mut self) -> bool {
         let delivery = self.in_flight.keys().next().copied();
+        let probe = self.probes.keys().next().copied();
         let timer = self.next_timer();
-        match (delivery, timer) {
-            (Some(key), Some((t, _))) if key.0 <= t => self.deliver(key),
-            (Some(key), None) => self.deliver(key),
-            (_, Some((t, node))) => {
+        let timer_at = timer.map(|(t, _)| t);
+        let before_timer = |t: Instant| timer_at.is_none_or(|at| t <= at);
+        match (delivery, probe, timer) {
+            (Some(key), _, _) if before_timer(key.0) && probe.is_none_or(|p| key.0 <= p.0) => {
+                self.deliver(key)
+            }
+            (_, Some(key), _) if before_timer(key.0) => self.probe(key),
+            (_, _, Some((t, node))) => {
                 self.now = self.now.max(t);
                 let now = self.now;
                 self.nodes[node].router.handle_timeout(now);
                 self.drain(node);
             }
-            (None, None) => return false,
+            _ => return false,
         }
         true
     }
@@ -439,6 +561,35 @@ impl Lan {
     /// Every moment in `[from, to]` at which two or more nodes were Master at once.
     pub fn dual_master_moments(&self, from: Instant, to: Instant) -> Vec<Instant> {
         self.scan(from, to, |s| s.iter().filter(|n| n.is_master()).count() > 1)
+    }
+
+    /// Every stretch `(start, end)` within `[from, to]` during which two or more nodes were
+    /// Master (one pass over the trace; a stretch still open at `to` ends there).
+    pub fn dual_master_episodes(&self, from: Instant, to: Instant) -> Vec<(Instant, Instant)> {
+        let mut status = vec![NodeStatus::INITIAL; self.nodes.len()];
+        let mut episodes = Vec::new();
+        let mut since: Option<Instant> = None;
+        for e in &self.trace {
+            if e.at > to {
+                break;
+            }
+            apply(&mut status, e);
+            let dual = status.iter().filter(|n| n.is_master()).count() > 1;
+            match (since, dual) {
+                (None, true) => since = Some(e.at),
+                (Some(s), false) => {
+                    if e.at >= from {
+                        episodes.push((s.max(from), e.at));
+                    }
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = since {
+            episodes.push((s.max(from), to));
+        }
+        episodes
     }
 
     /// Total virtual time in `[from, to]` during which two or more nodes were Master.
@@ -610,6 +761,19 @@ impl Lan {
                         Event::LowerPriorityMaster { from, priority } => {
                             TraceEvent::LowerPriorityMaster { from, priority }
                         }
+                        Event::MasterUnreachable {
+                            master,
+                            takeover_at,
+                        } => TraceEvent::MasterUnreachable {
+                            master,
+                            takeover_at,
+                        },
+                        Event::MasterHeardAgain { master } => {
+                            TraceEvent::MasterHeardAgain { master }
+                        }
+                        Event::LivenessRefuted { master, until } => {
+                            TraceEvent::LivenessRefuted { master, until }
+                        }
                     };
                     self.record(node, what);
                 }
@@ -663,6 +827,84 @@ impl Lan {
                     checksum_form,
                 },
             );
+        }
+    }
+
+    /// `interval` less a random 0-25 % (RFC 5880 6.8.7).
+    fn jittered(&mut self, interval: Duration) -> Duration {
+        interval.mul_f64(1.0 - 0.25 * self.detector_rng.next_f64())
+    }
+
+    fn schedule_probe(&mut self, at: Instant, probe: Probe) {
+        self.seq += 1;
+        self.probes.insert((at, self.seq), probe);
+    }
+
+    fn probe(&mut self, key: (Instant, u64)) {
+        let (Some(probe), Some(detector)) = (self.probes.remove(&key), self.detector) else {
+            return;
+        };
+        self.now = self.now.max(key.0);
+        match probe {
+            Probe::Send { from, to } => {
+                let next = self.now + self.jittered(detector.interval);
+                self.schedule_probe(next, Probe::Send { from, to });
+                let p = self
+                    .link_loss
+                    .get(&(from, to))
+                    .copied()
+                    .unwrap_or(self.loss);
+                let lost = self.detector_rng.next_f64() < p;
+                if self.nodes[from].alive
+                    && self.connected(from, to)
+                    && !self.detector_blocked.contains(&(from, to))
+                    && !lost
+                {
+                    let delay = self
+                        .link_delay
+                        .get(&(from, to))
+                        .copied()
+                        .unwrap_or(self.delay);
+                    self.schedule_probe(self.now + delay, Probe::Arrive { from, to });
+                }
+            }
+            Probe::Arrive { from, to } => {
+                if !self.nodes[to].alive {
+                    return;
+                }
+                let session = self.sessions.entry((from, to)).or_default();
+                session.generation += 1;
+                session.up = true;
+                let (generation, was_lost) = (session.generation, session.lost);
+                session.lost = false;
+                let deadline = self.now + detector.detection_time();
+                self.schedule_probe(
+                    deadline,
+                    Probe::Deadline {
+                        from,
+                        to,
+                        generation,
+                    },
+                );
+                if was_lost {
+                    self.report_liveness(to, from, Liveness::Heard);
+                }
+            }
+            Probe::Deadline {
+                from,
+                to,
+                generation,
+            } => {
+                let session = self.sessions.entry((from, to)).or_default();
+                if session.generation != generation || !session.up || session.lost {
+                    return;
+                }
+                session.lost = true;
+                if self.nodes[to].alive {
+                    let detection_time = detector.detection_time();
+                    self.report_liveness(to, from, Liveness::Lost { detection_time });
+                }
+            }
         }
     }
 

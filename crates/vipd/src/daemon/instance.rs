@@ -619,6 +619,38 @@ impl Instance {
                     );
                 }
             }
+            Event::MasterUnreachable {
+                master,
+                takeover_at,
+            } => {
+                let within = takeover_at.saturating_duration_since(Instant::now());
+                tracing::warn!(
+                    instance = %name,
+                    %master,
+                    takeover_in_ms = within.as_millis() as u64,
+                    "BFD lost the Master {master}: taking over in {} ms unless it shows a sign of life first",
+                    within.as_millis()
+                );
+            }
+            Event::MasterHeardAgain { master } => {
+                tracing::info!(
+                    instance = %name,
+                    %master,
+                    "the Master {master} is alive after all (heard again before the take-over); staying Backup"
+                );
+            }
+            Event::LivenessRefuted { master, until } => {
+                let hold = until.saturating_duration_since(Instant::now());
+                tracing::warn!(
+                    instance = %name,
+                    %master,
+                    hold_down_s = hold.as_secs(),
+                    "took over because BFD lost {master}, but {master} is still advertising: BFD to it \
+                     is unreliable (filtered, or heavy loss); ignoring BFD reports about it for {} s \
+                     and using plain VRRP timing",
+                    hold.as_secs()
+                );
+            }
         }
     }
 
