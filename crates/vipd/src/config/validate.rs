@@ -9,23 +9,22 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vipd_vrrp::{Auth, ChecksumForm, Version};
-
 use super::raw::{RawConfig, RawDns, S};
 use super::{
-    ClientNet, Config, ConfigError, ControlConfig, Diagnostic, DnsConfig, DnsNode, Family,
-    HttpConfig, InstanceConfig, TrackConfig, VridSource,
+    ClientNet, Config, ConfigError, ControlConfig, Diagnostic, DnsConfig, DnsNode, HttpConfig,
+    InstanceConfig,
 };
 use crate::health::CheckSpec;
-use roles::Planned;
 
+mod across;
 mod handoff;
+mod instance;
 mod names;
 mod resolver;
 mod roles;
 mod values;
 
-use names::{dns_label, dns_name, instance_name, interface_name};
+use names::{dns_label, dns_name};
 use values::parse_default;
 
 pub const DEFAULT_PRIORITY: u8 = 100;
@@ -80,13 +79,6 @@ struct Validator<'a> {
     path: &'a Path,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
-}
-
-/// Where an instance's values came from, for the checks across instances.
-struct Placed {
-    name_span: Range<usize>,
-    vrid_span: Range<usize>,
-    vip_spans: Vec<(IpAddr, Range<usize>)>,
 }
 
 impl<'a> Validator<'a> {
@@ -166,15 +158,14 @@ impl Validator<'_> {
             .map(|c| c.get_ref().name.clone())
             .collect();
 
-        let mut instances = Vec::new();
-        let mut placed = Vec::new();
-        for inst in &planned {
-            if let Some((i, p)) = self.instance(inst, &cluster_name, &checks, &check_names) {
-                instances.push(i);
-                placed.push(p);
-            }
-        }
-        self.across_instances(&instances, &placed);
+        let instances = self.instances(
+            &planned,
+            &cluster_name,
+            &instance::Checks {
+                specs: &checks,
+                names: &check_names,
+            },
+        );
 
         let defined: Vec<String> = planned
             .iter()
@@ -299,607 +290,6 @@ impl Validator<'_> {
             }
         }
         specs
-    }
-
-    fn instance(
-        &mut self,
-        planned: &Planned,
-        cluster_name: &str,
-        checks: &[CheckSpec],
-        check_names: &[String],
-    ) -> Option<(InstanceConfig, Placed)> {
-        let errors_before = self.errors.len();
-        let r = &planned.raw;
-        let name = r.name.get_ref().clone();
-        let at = |key: &str| format!("instance {name:?}: {key}");
-        if let Err(why) = instance_name(&name) {
-            self.err(r.name.span(), at("name"), why);
-        }
-
-        // vips: one or more, one family.
-        let mut vip_spans: Vec<(IpAddr, Range<usize>)> = Vec::new();
-        let no_vips = Vec::new();
-        let vip_texts = match &r.vips {
-            Some(v) => {
-                if v.get_ref().is_empty() {
-                    self.err(
-                        v.span(),
-                        at("vips"),
-                        "is empty; list at least one address, e.g. vips = [\"192.0.2.5\"]",
-                    );
-                }
-                v.get_ref()
-            }
-            None => {
-                self.err(
-                    planned.span.clone(),
-                    at("vips"),
-                    "missing; list the instance's addresses, e.g. vips = [\"192.0.2.5\"] (a role fills it from api_vips / ingress_vips only for its own instances)",
-                );
-                &no_vips
-            }
-        };
-        for text in vip_texts {
-            let Some(addr) = self.vip(text, &at("vips")) else {
-                continue;
-            };
-            if let Some((first, _)) = vip_spans.iter().find(|(a, _)| *a == addr) {
-                let first = *first;
-                self.err(text.span(), at("vips"), format!("{first} is listed twice"));
-                continue;
-            }
-            if let Some((first, _)) = vip_spans.first() {
-                let first = *first;
-                if Family::of(first) != Family::of(addr) {
-                    self.err(
-                        text.span(),
-                        at("vips"),
-                        format!(
-                            "{first} and {addr} mix IPv4 and IPv6; use one instance per family"
-                        ),
-                    );
-                    continue;
-                }
-            }
-            vip_spans.push((addr, text.span()));
-        }
-        let vips: Vec<IpAddr> = vip_spans.iter().map(|(a, _)| *a).collect();
-        let family = vips
-            .first()
-            .copied()
-            .map(Family::of)
-            .unwrap_or(Family::Ipv4);
-
-        let interface = r.interface.as_ref().and_then(|i| {
-            let ifname = i.get_ref().trim();
-            match interface_name(ifname) {
-                Ok(()) => Some(ifname.to_owned()),
-                Err(why) => {
-                    self.err(i.span(), at("interface"), why);
-                    None
-                }
-            }
-        });
-
-        let version = match &r.version {
-            None => Version::V3,
-            Some(v) => match *v.get_ref() {
-                2 => Version::V2,
-                3 => Version::V3,
-                n => {
-                    self.err(
-                        v.span(),
-                        at("version"),
-                        format!("{n} is not a VRRP version; accepted: 3 (RFC 9568, default) or 2 (RFC 3768, IPv4 only)"),
-                    );
-                    Version::V3
-                }
-            },
-        };
-        if version == Version::V2 && family == Family::Ipv6 && !vips.is_empty() {
-            let span = r
-                .version
-                .as_ref()
-                .map(|v| v.span())
-                .unwrap_or(planned.span.clone());
-            self.err(
-                span,
-                at("version"),
-                "VRRPv2 (RFC 3768) carries IPv4 addresses only; use version = 3 for IPv6 VIPs",
-            );
-        }
-
-        let vrid_input = format!("{cluster_name}-{name}");
-        let (vrid, vrid_source, vrid_span) = match &r.vrid {
-            Some(v) => {
-                let n = self.ranged(
-                    v,
-                    &at("vrid"),
-                    1,
-                    255,
-                    &format!(
-                        "accepted 1..=255, or leave vrid out to derive it from {vrid_input:?}"
-                    ),
-                );
-                (n.unwrap_or(1) as u8, VridSource::Configured, v.span())
-            }
-            None => (
-                vipd_vrrp::vrid::derive_vrid(&vrid_input),
-                VridSource::Derived(vrid_input.clone()),
-                r.name.span(),
-            ),
-        };
-        // A role's second-family instance carries the first one's derived VRID.
-        let vrid_source = match &planned.vrid_input {
-            Some(input) if planned.role_keys.contains(&"vrid") => {
-                VridSource::Derived(input.clone())
-            }
-            _ => vrid_source,
-        };
-
-        let priority = match &r.priority {
-            None => DEFAULT_PRIORITY,
-            Some(p) if *p.get_ref() == 0 => {
-                self.err(
-                    p.span(),
-                    at("priority"),
-                    "0 is reserved for a Master that is resigning (RFC 9568 section 5.2.4); accepted 1..=255 (255 = address owner)",
-                );
-                DEFAULT_PRIORITY
-            }
-            Some(p) => self
-                .ranged(
-                    p,
-                    &at("priority"),
-                    1,
-                    255,
-                    "accepted 1..=255 (255 = address owner)",
-                )
-                .map(|n| n as u8)
-                .unwrap_or(DEFAULT_PRIORITY),
-        };
-
-        let advert_interval = match &r.advert_interval {
-            None => DEFAULT_ADVERT_INTERVAL,
-            Some(text) => match self.duration(text, &at("advert_interval")) {
-                None => DEFAULT_ADVERT_INTERVAL,
-                Some(d) => {
-                    if let Err(why) = vipd_vrrp::timers::check_interval(version, d) {
-                        self.err(
-                            text.span(),
-                            at("advert_interval"),
-                            format!("{:?} {why}", text.get_ref()),
-                        );
-                    }
-                    d
-                }
-            },
-        };
-
-        let auth = match (&r.password, version) {
-            (None, _) => Auth::None,
-            (Some(p), Version::V3) => {
-                self.err(
-                    p.span(),
-                    at("password"),
-                    "VRRPv3 has no authentication (RFC 9568 removed it); remove password, or set version = 2 to speak VRRPv2 with PASS authentication",
-                );
-                Auth::None
-            }
-            (Some(p), Version::V2) => {
-                let bytes = p.get_ref().as_bytes();
-                if bytes.is_empty() {
-                    self.err(
-                        p.span(),
-                        at("password"),
-                        "is empty; remove the key for no authentication (auth type 0), or give 1 to 8 bytes",
-                    );
-                    Auth::None
-                } else {
-                    let mut pass = [0u8; 8];
-                    let n = bytes.len().min(8);
-                    pass[..n].copy_from_slice(&bytes[..n]);
-                    // OpenShift's own passwords are longer than 8 bytes and truncated on every
-                    // node alike; a role default is therefore not worth a warning.
-                    if bytes.len() > 8 && !planned.role_keys.contains(&"password") {
-                        self.warn(
-                            p.span(),
-                            at("password"),
-                            format!(
-                                "{} bytes long; only the first 8 ({:?}) are sent and compared (RFC 3768 section 5.3.10), as keepalived does",
-                                bytes.len(),
-                                String::from_utf8_lossy(&pass)
-                            ),
-                        );
-                    }
-                    Auth::Pass(pass)
-                }
-            }
-        };
-
-        let checksum = match (&r.checksum, version, family) {
-            (None, Version::V2, _) => ChecksumForm::Plain,
-            (None, Version::V3, _) => ChecksumForm::PseudoHeader,
-            (Some(c), _, _) => {
-                let form = match c.get_ref().as_str() {
-                    "pseudo-header" => Some(ChecksumForm::PseudoHeader),
-                    "rfc9568" => Some(ChecksumForm::Plain),
-                    other => {
-                        self.err(
-                            c.span(),
-                            at("checksum"),
-                            format!("{other:?} is not a checksum form; accepted: \"pseudo-header\" (keepalived and FRR default) or \"rfc9568\" (RFC 9568 section 5.2.8, Cisco / Juniper / Arista)"),
-                        );
-                        None
-                    }
-                };
-                match (form, version, family) {
-                    (Some(_), Version::V2, _) => {
-                        self.err(
-                            c.span(),
-                            at("checksum"),
-                            "applies to VRRPv3 over IPv4 only; VRRPv2 never includes a pseudo-header (RFC 3768 section 5.3.8); remove checksum",
-                        );
-                        ChecksumForm::Plain
-                    }
-                    (Some(ChecksumForm::Plain), Version::V3, Family::Ipv6) => {
-                        self.err(
-                            c.span(),
-                            at("checksum"),
-                            "IPv6 always includes the pseudo-header (RFC 9568 section 5.2.8); remove checksum",
-                        );
-                        ChecksumForm::PseudoHeader
-                    }
-                    (Some(f), _, _) => f,
-                    (None, _, _) => ChecksumForm::PseudoHeader,
-                }
-            }
-        };
-
-        let preempt = r.preempt.unwrap_or(true);
-
-        let unicast_source = r.unicast_source.as_ref().and_then(|s| {
-            let addr = self.address(s, &at("unicast_source"))?;
-            if !vips.is_empty() && Family::of(addr) != family {
-                self.err(
-                    s.span(),
-                    at("unicast_source"),
-                    format!("{addr} is {}, the VIPs are {family}; adverts must come from an address of the VIPs' family", Family::of(addr)),
-                );
-                return None;
-            }
-            if vips.contains(&addr) {
-                self.err(
-                    s.span(),
-                    at("unicast_source"),
-                    format!("{addr} is one of this instance's VIPs; use the node's own address, which stays when the VIP moves"),
-                );
-                return None;
-            }
-            Some(addr)
-        });
-
-        let mut peers: Vec<IpAddr> = Vec::new();
-        if let Some(list) = &r.unicast_peers {
-            for text in list.get_ref() {
-                let Some(addr) = self.address(text, &at("unicast_peers")) else {
-                    continue;
-                };
-                let why = if !vips.is_empty() && Family::of(addr) != family {
-                    Some(format!(
-                        "{addr} is {}, the VIPs are {family}; list peers of the VIPs' family (one instance per family)",
-                        Family::of(addr)
-                    ))
-                } else if Some(addr) == unicast_source {
-                    Some(format!(
-                        "{addr} is this node's own unicast_source; list only the other nodes"
-                    ))
-                } else if vips.contains(&addr) {
-                    Some(format!(
-                        "{addr} is one of this instance's VIPs; list the other nodes' own addresses"
-                    ))
-                } else if peers.contains(&addr) {
-                    Some(format!("{addr} is listed twice"))
-                } else {
-                    None
-                };
-                match why {
-                    Some(why) => self.err(text.span(), at("unicast_peers"), why),
-                    None => peers.push(addr),
-                }
-            }
-        }
-        let unicast = !peers.is_empty();
-        let (check_source, accept_from) =
-            self.source_check(planned, &peers, unicast_source, &vips, family, &at);
-
-        let ttl_range = "accepted 1..=255";
-        let ttl_min = r
-            .ttl_min
-            .as_ref()
-            .and_then(|t| self.ranged(t, &at("ttl_min"), 1, 255, ttl_range));
-        let ttl_max = r
-            .ttl_max
-            .as_ref()
-            .and_then(|t| self.ranged(t, &at("ttl_max"), 1, 255, ttl_range));
-        let default_min = if unicast { 1 } else { 255 };
-        let ttl = (
-            ttl_min.unwrap_or(default_min) as u8,
-            ttl_max.unwrap_or(255) as u8,
-        );
-        if !unicast {
-            for (key, value, t) in [
-                ("ttl_min", ttl_min, &r.ttl_min),
-                ("ttl_max", ttl_max, &r.ttl_max),
-            ] {
-                if let (Some(n), Some(t)) = (value, t) {
-                    if n != 255 {
-                        self.err(
-                            t.span(),
-                            at(key),
-                            format!("{n} with multicast; RFC 9568 section 7.1 requires TTL / hop limit 255 on multicast adverts; set unicast_peers to relax it"),
-                        );
-                    }
-                }
-            }
-        } else if ttl.0 > ttl.1 {
-            let span = r
-                .ttl_min
-                .as_ref()
-                .map(|t| t.span())
-                .unwrap_or(planned.span.clone());
-            self.err(
-                span,
-                at("ttl_min"),
-                format!(
-                    "{} is above ttl_max {}; accepted ttl_min <= ttl_max",
-                    ttl.0, ttl.1
-                ),
-            );
-        }
-
-        let announce_count = match &r.announce_count {
-            None => DEFAULT_ANNOUNCE_COUNT,
-            Some(c) => self
-                .ranged(
-                    c,
-                    &at("announce_count"),
-                    0,
-                    MAX_ANNOUNCE_COUNT,
-                    "accepted 0..=100 (0 = never announce)",
-                )
-                .map(|n| n as u32)
-                .unwrap_or(DEFAULT_ANNOUNCE_COUNT),
-        };
-        let announce_repeat_after = self.optional_period(
-            &r.announce_repeat_after,
-            &at("announce_repeat_after"),
-            DEFAULT_ANNOUNCE_REPEAT_AFTER,
-            Duration::from_millis(100),
-        );
-        let announce_refresh = self.optional_period(
-            &r.announce_refresh,
-            &at("announce_refresh"),
-            DEFAULT_ANNOUNCE_REFRESH,
-            Duration::from_secs(1),
-        );
-        let resign_wait = match &r.resign_wait {
-            None => DEFAULT_RESIGN_WAIT,
-            Some(text) => match self.duration(text, &at("resign_wait")) {
-                Some(d) if d > MAX_RESIGN_WAIT => {
-                    self.err(
-                        text.span(),
-                        at("resign_wait"),
-                        format!("{:?} is too long; accepted \"0s\" (remove the VIPs at once) up to \"60s\"", text.get_ref()),
-                    );
-                    DEFAULT_RESIGN_WAIT
-                }
-                Some(d) => d,
-                None => DEFAULT_RESIGN_WAIT,
-            },
-        };
-
-        let mut track: Vec<TrackConfig> = Vec::new();
-        let no_track = Vec::new();
-        let raw_track = r.track.as_ref().unwrap_or(&no_track);
-        for t in raw_track {
-            let tr = t.get_ref();
-            let check = tr.check.get_ref();
-            if !check_names.iter().any(|c| c == check) {
-                let known = if check_names.is_empty() {
-                    "no [[check]] is defined".to_owned()
-                } else {
-                    format!("defined checks: {}", check_names.join(", "))
-                };
-                self.err(
-                    tr.check.span(),
-                    at("track"),
-                    format!("no [[check]] named {check:?}; {known}"),
-                );
-                continue;
-            }
-            if track.iter().any(|x| &x.check == check) {
-                self.err(
-                    tr.check.span(),
-                    at("track"),
-                    format!("check {check:?} is tracked twice; list each check once"),
-                );
-                continue;
-            }
-            let weight = match &tr.weight {
-                Some(w) => self
-                    .ranged(w, &at("track weight"), -MAX_WEIGHT, MAX_WEIGHT, &format!(
-                        "accepted -{MAX_WEIGHT}..={MAX_WEIGHT} (0 = a failing check puts the instance in FAULT)"
-                    ))
-                    .unwrap_or(0) as i32,
-                None => checks
-                    .iter()
-                    .find(|c| &c.name == check)
-                    .map(|c| c.weight)
-                    .unwrap_or(0),
-            };
-            track.push(TrackConfig {
-                check: check.clone(),
-                weight,
-            });
-        }
-        if priority == 255 && !raw_track.is_empty() {
-            let span = r
-                .priority
-                .as_ref()
-                .map(|p| p.span())
-                .unwrap_or(planned.span.clone());
-            self.err(
-                span,
-                at("priority"),
-                "255 (address owner) cannot be combined with track: an owner's priority never changes (RFC 9568 section 6.1); use 254 or less",
-            );
-        }
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        Some((
-            InstanceConfig {
-                name,
-                vrid,
-                vrid_source,
-                vips,
-                family,
-                interface,
-                priority,
-                advert_interval,
-                version,
-                auth,
-                checksum,
-                preempt,
-                unicast_source,
-                peers,
-                check_source,
-                accept_from,
-                ttl,
-                announce_count,
-                announce_repeat_after,
-                announce_refresh,
-                resign_wait,
-                track,
-                role_keys: planned.role_keys.clone(),
-            },
-            Placed {
-                name_span: r.name.span(),
-                vrid_span,
-                vip_spans,
-            },
-        ))
-    }
-
-    /// `check_source` and `accept_from`: which senders may take part in the election.
-    ///
-    /// Default: checked whenever there is a list to check against (unicast peers or
-    /// `accept_from`), except on a role instance that hears the bootstrap without listing it
-    /// (a master's API instance) while `accept_from` is empty: checking there would make the
-    /// masters ignore the bootstrap and take the API VIP beside it.
-    fn source_check(
-        &mut self,
-        planned: &Planned,
-        peers: &[IpAddr],
-        unicast_source: Option<IpAddr>,
-        vips: &[IpAddr],
-        family: Family,
-        at: &dyn Fn(&str) -> String,
-    ) -> (bool, Vec<IpAddr>) {
-        let r = &planned.raw;
-        let mut accept_from: Vec<IpAddr> = Vec::new();
-        for text in r.accept_from.iter().flat_map(|l| l.get_ref()) {
-            let Some(addr) = self.address(text, &at("accept_from")) else {
-                continue;
-            };
-            let why = if !vips.is_empty() && Family::of(addr) != family {
-                Some(format!(
-                    "{addr} is {}, the VIPs are {family}; adverts of this instance come from {family} addresses",
-                    Family::of(addr)
-                ))
-            } else if Some(addr) == unicast_source {
-                Some(format!(
-                    "{addr} is this node's own unicast_source; list other nodes"
-                ))
-            } else if vips.contains(&addr) {
-                Some(format!(
-                    "{addr} is one of this instance's VIPs; adverts come from the nodes' own addresses"
-                ))
-            } else if accept_from.contains(&addr) || peers.contains(&addr) {
-                Some(format!(
-                    "{addr} is listed twice (unicast_peers are always accepted)"
-                ))
-            } else {
-                None
-            };
-            match why {
-                Some(why) => self.err(text.span(), at("accept_from"), why),
-                None => accept_from.push(addr),
-            }
-        }
-        let have_list = !peers.is_empty() || !accept_from.is_empty();
-        let default = have_list && !(planned.hears_bootstrap && accept_from.is_empty());
-        let check = match &r.check_source {
-            Some(written) if *written.get_ref() && !have_list => {
-                self.err(
-                    written.span(),
-                    at("check_source"),
-                    "true needs a list of senders to check against: set unicast_peers (and accept_from for senders that are not peers, such as the bootstrap)",
-                );
-                false
-            }
-            Some(written) => *written.get_ref(),
-            None => default,
-        };
-        (check, accept_from)
-    }
-
-    fn across_instances(&mut self, instances: &[InstanceConfig], placed: &[Placed]) {
-        for (j, (b, pb)) in instances.iter().zip(placed).enumerate() {
-            for (a, pa) in instances[..j].iter().zip(placed) {
-                let key = |k: &str| format!("instance {:?}: {k}", b.name);
-                if a.name == b.name {
-                    let line = self.line_of(&pa.name_span);
-                    self.err(
-                        pb.name_span.clone(),
-                        key("name"),
-                        format!(
-                            "defined twice (first at line {line}); instance names must be unique"
-                        ),
-                    );
-                    continue;
-                }
-                for (vip, span) in &pb.vip_spans {
-                    if a.vips.contains(vip) {
-                        self.err(
-                            span.clone(),
-                            key("vips"),
-                            format!("{vip} is also a VIP of instance {:?}; a VIP belongs to one instance", a.name),
-                        );
-                    }
-                }
-                let same_link = match (&a.interface, &b.interface) {
-                    (Some(x), Some(y)) => x == y,
-                    _ => true,
-                };
-                if a.vrid == b.vrid && a.family == b.family && same_link {
-                    let where_ = match &b.interface {
-                        Some(i) if a.interface.is_some() => format!("on interface {i}"),
-                        _ => "on a possibly shared interface (one of them is detected at start)"
-                            .to_owned(),
-                    };
-                    self.err(
-                        pb.vrid_span.clone(),
-                        key("vrid"),
-                        format!(
-                            "VRID {} is also used by instance {:?} for {} {where_}; set a different vrid, or distinct interfaces on both",
-                            b.vrid, a.name, b.family
-                        ),
-                    );
-                }
-            }
-        }
     }
 
     fn dns(
@@ -1210,6 +600,18 @@ fn key_path_at(text: &str, offset: usize) -> String {
         (true, Some(k)) => k,
         (false, None) => table,
         (false, Some(k)) => format!("{table}.{k}"),
+    }
+}
+
+/// A validator over a test's text, for the unit tests of each step.
+#[cfg(test)]
+mod testing {
+    use std::path::Path;
+
+    use super::Validator;
+
+    pub(super) fn validator(text: &str) -> Validator<'_> {
+        Validator::new(text, Path::new("/etc/vipd/vipd.toml"))
     }
 }
 
