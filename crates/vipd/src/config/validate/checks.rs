@@ -1,0 +1,78 @@
+//! `[[check]]`: the health checks, the role's presets first, then the file's.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::super::raw::S;
+use super::instance::Checks;
+use super::Validator;
+use crate::health::{CheckConfig, CheckSpec};
+
+/// The validated checks and the names instances may track.
+pub(super) struct CheckSet {
+    /// Valid checks, presets first, in file order.
+    pub specs: Vec<CheckSpec>,
+    /// Every check defined, valid or not (tracking an invalid one is not a second error).
+    pub names: Vec<String>,
+    /// The role's presets among them.
+    pub role_names: Vec<String>,
+}
+
+impl CheckSet {
+    /// What an instance may track.
+    pub fn usable(&self) -> Checks<'_> {
+        Checks {
+            specs: &self.specs,
+            names: &self.names,
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// The role's preset checks (those an instance tracks and the file does not define) and
+    /// the file's `[[check]]` tables.
+    pub(super) fn checks(
+        &mut self,
+        presets: Vec<S<CheckConfig>>,
+        file: &[S<CheckConfig>],
+    ) -> CheckSet {
+        let role_names = presets.iter().map(|c| c.get_ref().name.clone()).collect();
+        let mut all = presets;
+        all.extend(file.iter().cloned());
+        let specs = self.check_specs(&all);
+        CheckSet {
+            specs,
+            names: all.iter().map(|c| c.get_ref().name.clone()).collect(),
+            role_names,
+        }
+    }
+
+    fn check_specs(&mut self, raw: &[S<CheckConfig>]) -> Vec<CheckSpec> {
+        let mut specs: Vec<CheckSpec> = Vec::new();
+        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        for c in raw {
+            let name = c.get_ref().name.as_str();
+            let key = format!("check {name:?}");
+            if let Some(first) = seen.get(name) {
+                let line = self.line_of(first);
+                self.err(
+                    c.span(),
+                    format!("{key}: name"),
+                    format!("defined twice (first at line {line}); check names must be unique"),
+                );
+                continue;
+            }
+            seen.insert(name, c.span());
+            match c.get_ref().validate() {
+                Ok(spec) => specs.push(spec),
+                Err(message) => {
+                    // The health module's messages already start with `[[check]] "name": `.
+                    let prefix = format!("[[check]] {name:?}: ");
+                    let rest = message.strip_prefix(&prefix).unwrap_or(&message).to_owned();
+                    self.err(c.span(), key, rest);
+                }
+            }
+        }
+        specs
+    }
+}

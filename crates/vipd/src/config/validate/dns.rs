@@ -1,0 +1,319 @@
+//! `[dns]`: the cluster DNS server (listen addresses, forwarder, limits, the api / ingress
+//! VIPs it answers, allowed clients and node records).
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use super::super::raw::{RawDns, RawDnsNode, S};
+use super::super::{ClientNet, DnsConfig, DnsNode, InstanceConfig};
+use super::identity::Identity;
+use super::names::dns_label;
+use super::roles::Planned;
+use super::values::parse_default;
+use super::{
+    Validator, DEFAULT_DNS_LISTEN, DEFAULT_DNS_TTL, DEFAULT_MAX_UDP_SIZE, DEFAULT_RESOLV_CONF,
+    MAX_DNS_TTL,
+};
+
+/// What `[dns]` is validated against: the instances (those defined, those valid) and the
+/// top-level VIPs.
+struct Known<'a> {
+    /// Every `[[instance]]` name, valid or not (an invalid one is reported once, not here).
+    defined: Vec<&'a str>,
+    instances: &'a [InstanceConfig],
+}
+
+impl Known<'_> {
+    fn defined_text(&self) -> String {
+        if self.defined.is_empty() {
+            "no [[instance]] is defined".to_owned()
+        } else {
+            format!("defined instances: {}", self.defined.join(", "))
+        }
+    }
+
+    /// The VIPs of the valid instance `name` (none when it failed validation).
+    fn vips_of(&self, name: &str) -> Vec<IpAddr> {
+        self.instances
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.vips.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// One role of VIPs the DNS answers for (`api.` / `*.apps.`): its keys and what was written.
+struct VipRole<'a> {
+    role: &'static str,
+    instances_key: &'static str,
+    vips_key: &'static str,
+    names: &'a Option<S<Vec<S<String>>>>,
+    vips: &'a Option<S<Vec<S<String>>>>,
+    /// The top-level `api_vips` / `ingress_vips`.
+    top_level: Option<Vec<IpAddr>>,
+}
+
+impl Validator<'_> {
+    pub(super) fn dns(
+        &mut self,
+        raw: &S<RawDns>,
+        identity: &Identity,
+        base_domain: Option<&str>,
+        planned: &[Planned],
+        instances: &[InstanceConfig],
+    ) -> Option<DnsConfig> {
+        let errors_before = self.errors.len();
+        let r: &RawDns = raw.get_ref();
+        let cluster_name = &identity.cluster_name;
+        let cluster_domain = match base_domain {
+            Some(b) => format!("{cluster_name}.{b}"),
+            None => {
+                self.err(
+                    raw.span(),
+                    "dns",
+                    "base_domain is not set; the cluster DNS serves <cluster_name>.<base_domain>: add base_domain = \"example.com\" at the top of the file",
+                );
+                String::new()
+            }
+        };
+        let listen = self.dns_listen(&r.listen);
+        let resolv_conf = r
+            .resolv_conf
+            .as_ref()
+            .and_then(|p| self.absolute_path(p, "dns: resolv_conf"))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_RESOLV_CONF));
+        let (ttl, max_udp_size) = self.dns_limits(r);
+        let known = Known {
+            defined: planned
+                .iter()
+                .map(|p| p.raw.name.get_ref().as_str())
+                .collect(),
+            instances,
+        };
+        let (api, ingress) = vip_roles(r, identity);
+        let api_vips = self.dns_vips(raw, &api, &known);
+        let ingress_vips = self.dns_vips(raw, &ingress, &known);
+        let allow = self.dns_allow(&r.allow);
+        let nodes = self.dns_nodes(&r.node);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(DnsConfig {
+            cluster_domain,
+            listen,
+            resolv_conf,
+            ttl,
+            max_udp_size,
+            api_vips,
+            ingress_vips,
+            allow,
+            nodes,
+        })
+    }
+
+    /// `listen`: address:port pairs, no duplicates (default: port 53 on both wildcards).
+    fn dns_listen(&mut self, listen: &Option<S<Vec<S<String>>>>) -> Vec<SocketAddr> {
+        let Some(list) = listen else {
+            return DEFAULT_DNS_LISTEN
+                .iter()
+                .map(|a| parse_default(a))
+                .collect();
+        };
+        if list.get_ref().is_empty() {
+            self.err(list.span(), "dns: listen", "is empty; give at least one address:port, e.g. [\"0.0.0.0:53\"], or remove [dns] to turn DNS off");
+        }
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for l in list.get_ref() {
+            if let Some(a) = self.socket_addr(l, "dns: listen") {
+                if out.contains(&a) {
+                    self.err(l.span(), "dns: listen", format!("{a} is listed twice"));
+                } else {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// `ttl` of the answers and `max_udp_size` of UDP replies.
+    fn dns_limits(&mut self, r: &RawDns) -> (u32, u16) {
+        let ttl = match &r.ttl {
+            None => DEFAULT_DNS_TTL,
+            Some(t) => self
+                .ranged(t, "dns: ttl", 0, MAX_DNS_TTL, "accepted 0..=86400 seconds")
+                .map(|n| n as u32)
+                .unwrap_or(DEFAULT_DNS_TTL),
+        };
+        let max_udp_size = match &r.max_udp_size {
+            None => DEFAULT_MAX_UDP_SIZE,
+            Some(s) => self
+                .ranged(
+                    s,
+                    "dns: max_udp_size",
+                    512,
+                    4096,
+                    "accepted 512..=4096 bytes (RFC 1035 minimum to the usual EDNS maximum)",
+                )
+                .map(|n| n as u16)
+                .unwrap_or(DEFAULT_MAX_UDP_SIZE),
+        };
+        (ttl, max_udp_size)
+    }
+
+    /// The VIPs a DNS role (api / ingress) answers: explicit addresses, or those of instances.
+    fn dns_vips(&mut self, raw: &S<RawDns>, v: &VipRole, known: &Known) -> Vec<IpAddr> {
+        let (role, instances_key, vips_key) = (v.role, v.instances_key, v.vips_key);
+        if let (Some(n), Some(_)) = (v.names, v.vips) {
+            self.err(
+                n.span(),
+                format!("dns: {instances_key}"),
+                format!("is set together with {vips_key}; use {instances_key} on nodes that run the {role} instance, {vips_key} on nodes that do not"),
+            );
+            return Vec::new();
+        }
+        if let Some(list) = v.vips {
+            return self.dns_vip_list(v, list);
+        }
+        // The top-level `api_vips` / `ingress_vips` answer when [dns] names no instances: they
+        // are what a worker or the bootstrap knows of the VIPs it does not hold.
+        if v.names.is_none() {
+            if let Some(top) = &v.top_level {
+                return top.clone();
+            }
+        }
+        let Some(list) = v.names else {
+            if !known.defined.contains(&role) {
+                self.err(
+                    raw.span(),
+                    "dns",
+                    format!("the {role} VIPs are unknown: there is no [[instance]] named {role:?} ({}); set {instances_key} to the instance(s) holding them, or {vips_key} = [...] on a node that does not run that instance", known.defined_text()),
+                );
+            }
+            return known.vips_of(role);
+        };
+        let key = format!("dns: {instances_key}");
+        if list.get_ref().is_empty() {
+            self.err(
+                list.span(),
+                key.clone(),
+                format!("is empty; name the instance(s) holding the {role} VIP, or use {vips_key}"),
+            );
+        }
+        let mut out = Vec::new();
+        for n in list.get_ref() {
+            let name = n.get_ref();
+            if !known.defined.contains(&name.as_str()) {
+                self.err(
+                    n.span(),
+                    key.clone(),
+                    format!("no [[instance]] named {name:?}; {}", known.defined_text()),
+                );
+            } else {
+                out.extend(known.vips_of(name));
+            }
+        }
+        out
+    }
+
+    /// `api_vips` / `ingress_vips` of `[dns]`: VIPs written for a node that does not hold them.
+    fn dns_vip_list(&mut self, v: &VipRole, list: &S<Vec<S<String>>>) -> Vec<IpAddr> {
+        let key = format!("dns: {}", v.vips_key);
+        if list.get_ref().is_empty() {
+            self.err(
+                list.span(),
+                key.clone(),
+                format!("is empty; list the {} VIP(s)", v.role),
+            );
+        }
+        let mut out: Vec<IpAddr> = Vec::new();
+        for text in list.get_ref() {
+            if let Some(addr) = self.vip(text, &key) {
+                if out.contains(&addr) {
+                    self.err(text.span(), key.clone(), format!("{addr} is listed twice"));
+                } else {
+                    out.push(addr);
+                }
+            }
+        }
+        out
+    }
+
+    /// `allow`: client networks (`vipd_dns::server::ClientNet`).
+    fn dns_allow(&mut self, allow: &Option<S<Vec<S<String>>>>) -> Vec<ClientNet> {
+        let mut out = Vec::new();
+        for c in allow.iter().flat_map(|l| l.get_ref()) {
+            match c.get_ref().trim().parse::<ClientNet>() {
+                Ok(net) => out.push(net),
+                Err(why) => self.err(c.span(), "dns: allow", why.to_string()),
+            }
+        }
+        out
+    }
+
+    /// `[[dns.node]]`: each node's short host name (one DNS label) and its addresses.
+    fn dns_nodes(&mut self, raw: &[S<RawDnsNode>]) -> Vec<DnsNode> {
+        let mut nodes: Vec<DnsNode> = Vec::new();
+        for n in raw {
+            let node = n.get_ref();
+            let name = node.name.get_ref().trim().to_ascii_lowercase();
+            let key = format!("dns.node {name:?}");
+            if let Err(why) = dns_label(&name) {
+                self.err(
+                    node.name.span(),
+                    format!("{key}: name"),
+                    format!(
+                        "{:?} {why}; give the node's short host name, e.g. \"master-0\"",
+                        node.name.get_ref()
+                    ),
+                );
+            } else if nodes.iter().any(|x| x.name == name) {
+                self.err(
+                    node.name.span(),
+                    format!("{key}: name"),
+                    "is listed twice; give each node once with all its addresses",
+                );
+            }
+            if node.addresses.get_ref().is_empty() {
+                self.err(
+                    node.addresses.span(),
+                    format!("{key}: addresses"),
+                    "is empty; list the node's internal addresses",
+                );
+            }
+            let mut addresses = Vec::new();
+            for a in node.addresses.get_ref() {
+                if let Some(addr) = self.address(a, &format!("{key}: addresses")) {
+                    addresses.push(addr);
+                }
+            }
+            nodes.push(DnsNode { name, addresses });
+        }
+        nodes
+    }
+}
+
+/// The api and ingress roles of `[dns]`, with the top-level VIPs of each.
+fn vip_roles<'a>(r: &'a RawDns, identity: &Identity) -> (VipRole<'a>, VipRole<'a>) {
+    let top_level = |v: &Option<Vec<(IpAddr, Range<usize>)>>| {
+        v.as_ref()
+            .map(|l| l.iter().map(|(a, _)| *a).collect::<Vec<IpAddr>>())
+    };
+    let api = VipRole {
+        role: "api",
+        instances_key: "api_instances",
+        vips_key: "api_vips",
+        names: &r.api_instances,
+        vips: &r.api_vips,
+        top_level: top_level(&identity.api_vips),
+    };
+    let ingress = VipRole {
+        role: "ingress",
+        instances_key: "ingress_instances",
+        vips_key: "ingress_vips",
+        names: &r.ingress_instances,
+        vips: &r.ingress_vips,
+        top_level: top_level(&identity.ingress_vips),
+    };
+    (api, ingress)
+}
