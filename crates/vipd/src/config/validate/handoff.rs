@@ -50,6 +50,40 @@ impl Validator<'_> {
         let errors_before = self.errors.len();
 
         let instances = self.handoff_instances(h, &table_span, instances);
+        let (probe, also_down) = self.handoff_urls(h, &table_span);
+        let interval = self.handoff_interval(&h.interval);
+        let failures = self.handoff_count(
+            &h.failures,
+            "failures",
+            defaults::FAILURES,
+            "failed probes of the API before handing off",
+        );
+        let recoveries = self.handoff_count(
+            &h.recoveries,
+            "recoveries",
+            defaults::RECOVERIES,
+            "good probes of the API before rejoining",
+        );
+        if h.enabled == Some(false) || self.errors.len() > errors_before {
+            return None;
+        }
+        Some(HandoffConfig {
+            instances,
+            probe: probe?,
+            also_down,
+            interval,
+            failures,
+            recoveries,
+            from_role,
+        })
+    }
+
+    /// `probe` (the API whose loss hands off) and `also_down` (services that must be gone too).
+    fn handoff_urls(
+        &mut self,
+        h: &RawHandoff,
+        table_span: &Range<usize>,
+    ) -> (Option<HttpTarget>, Vec<HttpTarget>) {
         let probe = match &h.probe {
             Some(url) => self.handoff_url(url.get_ref(), url.span(), "handoff: probe"),
             None => self.handoff_url(defaults::PROBE, table_span.clone(), "handoff: probe"),
@@ -65,25 +99,34 @@ impl Validator<'_> {
                 .filter_map(|u| self.handoff_url(u, table_span.clone(), "handoff: also_down"))
                 .collect(),
         };
-        let interval = match &h.interval {
-            None => defaults::INTERVAL,
-            Some(text) => match self.duration(text, "handoff: interval") {
-                Some(d) if (MIN_INTERVAL..=MAX_INTERVAL).contains(&d) => d,
-                Some(_) => {
-                    self.err(
-                        text.span(),
-                        "handoff: interval",
-                        format!(
-                            "{:?} is out of range; accepted \"10ms\" to \"60s\" (OpenShift probes every \"1s\")",
-                            text.get_ref()
-                        ),
-                    );
-                    defaults::INTERVAL
-                }
-                None => defaults::INTERVAL,
-            },
+        (probe, also_down)
+    }
+
+    /// `interval` between probes: 10 ms to 60 s.
+    fn handoff_interval(&mut self, interval: &Option<S<String>>) -> Duration {
+        let Some(text) = interval else {
+            return defaults::INTERVAL;
         };
-        let mut count = |v: &Option<S<i64>>, key: &str, default: u32, what: &str| match v {
+        match self.duration(text, "handoff: interval") {
+            Some(d) if (MIN_INTERVAL..=MAX_INTERVAL).contains(&d) => d,
+            Some(_) => {
+                self.err(
+                    text.span(),
+                    "handoff: interval",
+                    format!(
+                        "{:?} is out of range; accepted \"10ms\" to \"60s\" (OpenShift probes every \"1s\")",
+                        text.get_ref()
+                    ),
+                );
+                defaults::INTERVAL
+            }
+            None => defaults::INTERVAL,
+        }
+    }
+
+    /// `failures` / `recoveries`: consecutive probes, 1 to [`MAX_COUNT`].
+    fn handoff_count(&mut self, v: &Option<S<i64>>, key: &str, default: u32, what: &str) -> u32 {
+        match v {
             None => default,
             Some(n) => self
                 .ranged(
@@ -95,32 +138,7 @@ impl Validator<'_> {
                 )
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(default),
-        };
-        let failures = count(
-            &h.failures,
-            "failures",
-            defaults::FAILURES,
-            "failed probes of the API before handing off",
-        );
-        let recoveries = count(
-            &h.recoveries,
-            "recoveries",
-            defaults::RECOVERIES,
-            "good probes of the API before rejoining",
-        );
-
-        if h.enabled == Some(false) || self.errors.len() > errors_before {
-            return None;
         }
-        Some(HandoffConfig {
-            instances,
-            probe: probe?,
-            also_down,
-            interval,
-            failures,
-            recoveries,
-            from_role,
-        })
     }
 
     fn handoff_instances(

@@ -4,6 +4,7 @@
 //! instances, and adjusts one value of `[dns]` (the forwarder's `resolv_conf` default).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
 use std::path::PathBuf;
 
 use super::super::raw::{RawDns, RawResolver, S};
@@ -17,6 +18,13 @@ use super::Validator;
 /// resolv.conf has no syntax for a port: the node's libc always asks port 53.
 const DNS_PORT: u16 = 53;
 
+/// The files of `[resolver]`; `None` where the written path was refused.
+struct Files {
+    target: Option<PathBuf>,
+    source: Option<PathBuf>,
+    upstream_copy: Option<PathBuf>,
+}
+
 impl Validator<'_> {
     /// Validates `[resolver]`. With `manage = true` it also makes `[dns] resolv_conf` default
     /// to the upstream file and refuses a forwarder that would read vipd's own output.
@@ -29,63 +37,14 @@ impl Validator<'_> {
     ) -> Option<ResolverConfig> {
         let errors_before = self.errors.len();
         let r = raw.get_ref();
-        let mut path = |text: &Option<S<String>>, key: &str, default: &str| match text {
-            Some(t) => self.absolute_path(t, &format!("resolver: {key}")),
-            None => Some(PathBuf::from(default)),
-        };
-        let target = path(&r.target, "target", DEFAULT_TARGET);
-        let source = path(&r.source, "source", DEFAULT_SOURCE);
-        let upstream_copy = path(&r.upstream_copy, "upstream_copy", DEFAULT_UPSTREAM_COPY);
-        let manage = r.manage.unwrap_or(false);
-
-        let search = r.search.as_ref().map(|list| {
-            let mut out = Vec::new();
-            for d in list.get_ref() {
-                let name = d
-                    .get_ref()
-                    .trim()
-                    .trim_end_matches('.')
-                    .to_ascii_lowercase();
-                match dns_name(&name) {
-                    Ok(()) => out.push(name),
-                    Err(why) => self.err(
-                        d.span(),
-                        "resolver: search",
-                        format!(
-                            "{:?} {why}; list domains such as \"ostest.example.com\"",
-                            d.get_ref()
-                        ),
-                    ),
-                }
-            }
-            out
-        });
-
-        if let (Some(t), Some(c)) = (&target, &upstream_copy) {
-            if t == c {
-                let span = r.upstream_copy.as_ref().map_or(raw.span(), |s| s.span());
-                self.err(
-                    span,
-                    "resolver: upstream_copy",
-                    format!("is the target {}; give a file of vipd's own, e.g. {DEFAULT_UPSTREAM_COPY:?}", t.display()),
-                );
-            }
-        }
-
-        let explicit = r.nameserver.as_ref().and_then(|n| {
-            let addr = self.address(n, "resolver: nameserver")?;
-            if addr.is_unspecified() || addr.is_multicast() {
-                self.err(
-                    n.span(),
-                    "resolver: nameserver",
-                    format!("{addr} cannot be a name server address; give the address this node's DNS answers on, e.g. \"192.0.2.11\""),
-                );
-                return None;
-            }
-            Some((addr, n.span()))
-        });
-
-        if !manage {
+        let files = self.resolver_files(r);
+        let search = r.search.as_ref().map(|list| self.resolver_search(list));
+        self.upstream_copy_apart(raw, &files);
+        let explicit = r
+            .nameserver
+            .as_ref()
+            .and_then(|n| self.explicit_nameserver(n));
+        if !r.manage.unwrap_or(false) {
             // Still validated above so a typo is reported before someone turns it on.
             return None;
         }
@@ -99,7 +58,100 @@ impl Validator<'_> {
             }
             return None;
         };
+        let nameserver = self.own_nameserver(raw, explicit, raw_dns, dns, instances)?;
+        self.forwarder_upstream(raw_dns, dns, &files);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(ResolverConfig {
+            target: files.target?,
+            source: files.source?,
+            upstream_copy: files.upstream_copy?,
+            nameserver,
+            search,
+            cluster_domain: dns.cluster_domain.clone(),
+        })
+    }
 
+    /// `target`, `source` and `upstream_copy`: absolute paths.
+    fn resolver_files(&mut self, r: &RawResolver) -> Files {
+        let mut path = |text: &Option<S<String>>, key: &str, default: &str| match text {
+            Some(t) => self.absolute_path(t, &format!("resolver: {key}")),
+            None => Some(PathBuf::from(default)),
+        };
+        Files {
+            target: path(&r.target, "target", DEFAULT_TARGET),
+            source: path(&r.source, "source", DEFAULT_SOURCE),
+            upstream_copy: path(&r.upstream_copy, "upstream_copy", DEFAULT_UPSTREAM_COPY),
+        }
+    }
+
+    /// `search`: domain names, as served (lower case, no trailing dot).
+    fn resolver_search(&mut self, list: &S<Vec<S<String>>>) -> Vec<String> {
+        let mut out = Vec::new();
+        for d in list.get_ref() {
+            let name = d
+                .get_ref()
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            match dns_name(&name) {
+                Ok(()) => out.push(name),
+                Err(why) => self.err(
+                    d.span(),
+                    "resolver: search",
+                    format!(
+                        "{:?} {why}; list domains such as \"ostest.example.com\"",
+                        d.get_ref()
+                    ),
+                ),
+            }
+        }
+        out
+    }
+
+    /// The copy of the upstream file is not the file vipd rewrites.
+    fn upstream_copy_apart(&mut self, raw: &S<RawResolver>, files: &Files) {
+        if let (Some(t), Some(c)) = (&files.target, &files.upstream_copy) {
+            if t == c {
+                let span = raw
+                    .get_ref()
+                    .upstream_copy
+                    .as_ref()
+                    .map_or(raw.span(), |s| s.span());
+                self.err(
+                    span,
+                    "resolver: upstream_copy",
+                    format!("is the target {}; give a file of vipd's own, e.g. {DEFAULT_UPSTREAM_COPY:?}", t.display()),
+                );
+            }
+        }
+    }
+
+    /// A written `nameserver`: an address this node's DNS could answer on.
+    fn explicit_nameserver(&mut self, n: &S<String>) -> Option<(IpAddr, Range<usize>)> {
+        let addr = self.address(n, "resolver: nameserver")?;
+        if addr.is_unspecified() || addr.is_multicast() {
+            self.err(
+                n.span(),
+                "resolver: nameserver",
+                format!("{addr} cannot be a name server address; give the address this node's DNS answers on, e.g. \"192.0.2.11\""),
+            );
+            return None;
+        }
+        Some((addr, n.span()))
+    }
+
+    /// The address resolv.conf names for this node: the written one, which `[dns] listen`
+    /// must serve, else [`default_nameserver`].
+    fn own_nameserver(
+        &mut self,
+        raw: &S<RawResolver>,
+        explicit: Option<(IpAddr, Range<usize>)>,
+        raw_dns: Option<&S<RawDns>>,
+        dns: &DnsConfig,
+        instances: &[InstanceConfig],
+    ) -> Option<OwnNameserver> {
         let nameserver = match explicit {
             Some((addr, span)) => {
                 if !serves(&dns.listen, addr) {
@@ -117,7 +169,7 @@ impl Validator<'_> {
             }
             None => default_nameserver(raw_dns, &dns.listen, instances),
         };
-        let Some(nameserver) = nameserver else {
+        if nameserver.is_none() {
             self.err(
                 raw.span(),
                 "resolver: nameserver",
@@ -126,39 +178,38 @@ impl Validator<'_> {
                     list(&dns.listen)
                 ),
             );
-            return None;
-        };
+        }
+        nameserver
+    }
 
-        // The forwarder must read the real upstreams, never the file vipd writes: it would
-        // forward every outside query to itself.
-        if let (Some(target), Some(source), Some(copy)) = (&target, &source, &upstream_copy) {
-            let upstream_file = if source == target { copy } else { source };
-            let explicit_resolv = raw_dns.and_then(|d| d.get_ref().resolv_conf.as_ref());
-            match explicit_resolv {
-                Some(text) if dns.resolv_conf == *target => self.err(
-                    text.span(),
-                    "dns: resolv_conf",
-                    format!(
-                        "is {}, the file [resolver] rewrites to list this node first: the forwarder would send queries to itself; remove resolv_conf (with [resolver] it defaults to {})",
-                        target.display(),
-                        upstream_file.display()
-                    ),
+    /// The forwarder must read the real upstreams, never the file vipd writes: it would
+    /// forward every outside query to itself. Sets `[dns] resolv_conf` when not written.
+    fn forwarder_upstream(
+        &mut self,
+        raw_dns: Option<&S<RawDns>>,
+        dns: &mut DnsConfig,
+        files: &Files,
+    ) {
+        let (Some(target), Some(source), Some(copy)) =
+            (&files.target, &files.source, &files.upstream_copy)
+        else {
+            return;
+        };
+        let upstream_file = if source == target { copy } else { source };
+        let explicit_resolv = raw_dns.and_then(|d| d.get_ref().resolv_conf.as_ref());
+        match explicit_resolv {
+            Some(text) if dns.resolv_conf == *target => self.err(
+                text.span(),
+                "dns: resolv_conf",
+                format!(
+                    "is {}, the file [resolver] rewrites to list this node first: the forwarder would send queries to itself; remove resolv_conf (with [resolver] it defaults to {})",
+                    target.display(),
+                    upstream_file.display()
                 ),
-                Some(_) => {}
-                None => dns.resolv_conf = upstream_file.clone(),
-            }
+            ),
+            Some(_) => {}
+            None => dns.resolv_conf = upstream_file.clone(),
         }
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        Some(ResolverConfig {
-            target: target?,
-            source: source?,
-            upstream_copy: upstream_copy?,
-            nameserver,
-            search,
-            cluster_domain: dns.cluster_domain.clone(),
-        })
     }
 }
 
