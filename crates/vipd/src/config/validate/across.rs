@@ -53,3 +53,27 @@ impl Validator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::parse;
+
+    fn instances(second: &str) -> String {
+        format!("cluster_name = \"ostest\"\n[[instance]]\nname = \"api\"\nvips = [\"192.0.2.5\"]\nvrid = 7\ninterface = \"eth0\"\n[[instance]]\nname = \"ingress\"\nvrid = 7\n{second}")
+    }
+
+    #[test]
+    fn a_vrid_may_repeat_on_another_interface_or_family() {
+        let path = Path::new("/etc/vipd/vipd.toml");
+        for second in [
+            "vips = [\"192.0.2.10\"]\ninterface = \"eth1\"\n",
+            "vips = [\"2001:db8::10\"]\n",
+        ] {
+            let config = parse(&instances(second), path);
+            assert!(config.is_ok(), "{second}: {config:?}");
+        }
+        assert!(parse(&instances("vips = [\"192.0.2.10\"]\n"), path).is_err());
+    }
+}

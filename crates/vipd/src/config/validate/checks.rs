@@ -76,3 +76,37 @@ impl Validator<'_> {
         specs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::validator;
+    use super::*;
+
+    #[test]
+    fn presets_come_first_and_invalid_checks_keep_their_name() {
+        let text = "[[check]]\nname = \"disk\"\nfile = \"/run/ok\"\n[[check]]\nname = \"web\"\n";
+        let raw: super::super::super::raw::RawConfig = toml::from_str(text).expect("config");
+        let preset = CheckConfig {
+            name: "preset".to_owned(),
+            file: Some("/run/preset".into()),
+            ..CheckConfig::default()
+        };
+        let mut v = validator(text);
+        let set = v.checks(vec![S::new(0..0, preset)], &raw.check);
+        assert_eq!(set.role_names, ["preset"]);
+        assert_eq!(set.names, ["preset", "disk", "web"]);
+        let valid: Vec<&str> = set.specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(valid, ["preset", "disk"]);
+        assert_eq!(v.errors.len(), 1);
+        assert_eq!(
+            (v.errors[0].line, v.errors[0].key.as_str()),
+            (4, "check \"web\"")
+        );
+        // The health module's `[[check]] "web": ` prefix is not repeated after the key.
+        assert!(
+            !v.errors[0].message.starts_with("[[check]]"),
+            "{:?}",
+            v.errors[0]
+        );
+    }
+}

@@ -317,3 +317,97 @@ fn vip_roles<'a>(r: &'a RawDns, identity: &Identity) -> (VipRole<'a>, VipRole<'a
     };
     (api, ingress)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::raw::RawConfig;
+    use super::super::testing::validator;
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            cluster_name: "ostest".to_owned(),
+            cluster_name_span: 0..0,
+            base_domain: None,
+            api_vips: None,
+            ingress_vips: None,
+            source: None,
+        }
+    }
+
+    /// `[dns]` of `text` validated with no instances; the config or the located errors.
+    fn dns(text: &str, id: &Identity) -> Result<DnsConfig, Vec<String>> {
+        let raw: RawConfig = toml::from_str(text).expect("config");
+        let mut v = validator(text);
+        let dns = v.dns(raw.dns.as_ref().unwrap(), id, Some("example.com"), &[], &[]);
+        match dns {
+            Some(d) if v.errors.is_empty() => Ok(d),
+            _ => Err(v
+                .errors
+                .iter()
+                .map(|d| format!("{}:{}: {}: {}", d.line, d.column, d.key, d.message))
+                .collect()),
+        }
+    }
+
+    const VIPS: &str = "api_vips = [\"192.0.2.5\"]\ningress_vips = [\"192.0.2.10\"]\n";
+
+    #[test]
+    fn defaults_and_the_cluster_domain() {
+        let d = dns(&format!("[dns]\n{VIPS}"), &identity()).unwrap();
+        assert_eq!(d.cluster_domain, "ostest.example.com");
+        assert_eq!(d.listen.len(), 2);
+        assert_eq!(d.ttl, DEFAULT_DNS_TTL);
+        assert_eq!(d.max_udp_size, DEFAULT_MAX_UDP_SIZE);
+        assert_eq!(d.resolv_conf, PathBuf::from(DEFAULT_RESOLV_CONF));
+    }
+
+    #[test]
+    fn listen_and_ttl_are_checked() {
+        let errors = dns(
+            &format!("[dns]\nlisten = []\nttl = 86401\n{VIPS}"),
+            &identity(),
+        );
+        assert_eq!(
+            errors.unwrap_err(),
+            [
+                "2:10: dns: listen: is empty; give at least one address:port, e.g. [\"0.0.0.0:53\"], or remove [dns] to turn DNS off",
+                "3:7: dns: ttl: 86401 is out of range; accepted 0..=86400 seconds",
+            ]
+        );
+    }
+
+    #[test]
+    fn top_level_vips_answer_when_no_instance_is_named() {
+        let mut id = identity();
+        id.api_vips = Some(vec![("192.0.2.5".parse().unwrap(), 0..0)]);
+        id.ingress_vips = Some(vec![("192.0.2.10".parse().unwrap(), 0..0)]);
+        let d = dns("[dns]\n", &id).unwrap();
+        assert_eq!(d.api_vips, ["192.0.2.5".parse::<IpAddr>().unwrap()]);
+        assert_eq!(d.ingress_vips, ["192.0.2.10".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn without_instances_or_vips_the_roles_are_unknown() {
+        let errors = dns("[dns]\n", &identity()).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(
+            errors[0],
+            "1:1: dns: the api VIPs are unknown: there is no [[instance]] named \"api\" (no [[instance]] is defined); set api_instances to the instance(s) holding them, or api_vips = [...] on a node that does not run that instance"
+        );
+    }
+
+    #[test]
+    fn node_names_are_lower_cased_and_given_once_with_addresses() {
+        let text = format!(
+            "[dns]\n{VIPS}[[dns.node]]\nname = \"Master-0\"\naddresses = [\"192.0.2.11\"]\n[[dns.node]]\nname = \"master-0\"\naddresses = []\n"
+        );
+        assert_eq!(
+            dns(&text, &identity()).unwrap_err(),
+            [
+                "8:8: dns.node \"master-0\": name: is listed twice; give each node once with all its addresses",
+                "9:13: dns.node \"master-0\": addresses: is empty; list the node's internal addresses",
+            ]
+        );
+    }
+}

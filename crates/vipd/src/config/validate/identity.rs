@@ -243,3 +243,76 @@ impl Validator<'_> {
         Some(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::validator;
+    use super::*;
+
+    fn identity(text: &str) -> (Identity, Option<String>, Vec<String>) {
+        let raw: RawConfig = toml::from_str(text).expect("config");
+        let mut v = validator(text);
+        let id = v.identity(&raw);
+        let base_domain = v.cluster_domain_names(&id);
+        let errors = v
+            .errors
+            .iter()
+            .map(|d| format!("{}:{}: {}: {}", d.line, d.column, d.key, d.message))
+            .collect();
+        (id, base_domain, errors)
+    }
+
+    #[test]
+    fn base_domain_is_served_lower_case_without_the_root_dot() {
+        let (_, base_domain, errors) =
+            identity("cluster_name = \"ostest\"\nbase_domain = \" Example.COM. \"\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(base_domain.as_deref(), Some("example.com"));
+    }
+
+    #[test]
+    fn base_domain_must_be_a_domain_name() {
+        let (_, base_domain, errors) =
+            identity("cluster_name = \"ostest\"\nbase_domain = \"example..com\"\n");
+        assert_eq!(base_domain, None);
+        assert_eq!(
+            errors,
+            ["2:15: base_domain: \"example..com\" is not a domain name: it is empty; write a domain such as \"example.com\""]
+        );
+    }
+
+    #[test]
+    fn a_failed_openshift_file_is_the_only_error() {
+        // Relative to the configuration file's directory (/etc/vipd), which has no such file.
+        let (id, _, errors) =
+            identity("openshift_install_config = \"no-such-install-config.yaml\"\n");
+        assert_eq!(id.cluster_name, "");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(
+                "1:28: openshift_install_config: /etc/vipd/no-such-install-config.yaml: "
+            ),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_written_base_domain_must_agree_with_the_openshift_file() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/openshift/install-config.yaml");
+        let text = format!(
+            "openshift_install_config = {:?}\nbase_domain = \"example.com\"\n",
+            file.display()
+        );
+        let (id, _, errors) = identity(&text);
+        assert_eq!(id.cluster_name, "ostest");
+        assert!(id.source.is_some());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(
+                "2:15: base_domain: \"example.com\" differs from \"test.metalkube.org\" read from "
+            ),
+            "{errors:?}"
+        );
+    }
+}

@@ -263,3 +263,49 @@ fn list(listen: &[SocketAddr]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::validator;
+    use super::*;
+
+    fn messages(v: &Validator) -> Vec<String> {
+        v.errors
+            .iter()
+            .map(|d| format!("{}:{}: {}: {}", d.line, d.column, d.key, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn search_domains_are_served_lower_case_and_checked() {
+        let text = "search = [\"OSTest.Example.com.\", \"bad..domain\"]\n";
+        let raw: RawResolver = toml::from_str(text).expect("resolver");
+        let mut v = validator(text);
+        let search = v.resolver_search(raw.search.as_ref().unwrap());
+        assert_eq!(search, ["ostest.example.com"]);
+        assert_eq!(
+            messages(&v),
+            ["1:34: resolver: search: \"bad..domain\" is not a domain name: it is empty; list domains such as \"ostest.example.com\""]
+        );
+    }
+
+    #[test]
+    fn a_written_nameserver_is_an_address_a_node_answers_on() {
+        let text = "nameserver = \"0.0.0.0\"\n";
+        let raw: RawResolver = toml::from_str(text).expect("resolver");
+        let mut v = validator(text);
+        assert_eq!(
+            v.explicit_nameserver(raw.nameserver.as_ref().unwrap()),
+            None
+        );
+        assert_eq!(
+            messages(&v),
+            ["1:14: resolver: nameserver: 0.0.0.0 cannot be a name server address; give the address this node's DNS answers on, e.g. \"192.0.2.11\""]
+        );
+        let ok = S::new(0..0, "192.0.2.11".to_owned());
+        assert_eq!(
+            v.explicit_nameserver(&ok),
+            Some(("192.0.2.11".parse().unwrap(), 0..0))
+        );
+    }
+}

@@ -151,3 +151,80 @@ pub(super) fn parse_default(text: &str) -> SocketAddr {
     // Only called with the compile-time constants above, which are valid socket addresses.
     text.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::validator;
+    use super::*;
+
+    /// `text` is one TOML string value; the span covers it.
+    fn value(text: &str) -> S<String> {
+        S::new(0..text.len(), text.to_owned())
+    }
+
+    fn messages(v: &Validator) -> Vec<String> {
+        v.errors
+            .iter()
+            .map(|d| format!("{}: {}", d.key, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_vip_is_a_bare_unicast_address() {
+        let mut v = validator("");
+        assert_eq!(
+            v.vip(&value(" 192.0.2.5 "), "vips"),
+            Some("192.0.2.5".parse().unwrap())
+        );
+        for bad in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "224.0.0.18",
+            "255.255.255.255",
+            "::",
+            "ff02::12",
+        ] {
+            assert_eq!(v.vip(&value(bad), "vips"), None, "{bad}");
+        }
+        assert_eq!(v.errors.len(), 6);
+        assert_eq!(
+            messages(&v)[0],
+            "vips: 0.0.0.0 cannot be a virtual address; give a unicast address of the node's network"
+        );
+    }
+
+    #[test]
+    fn an_address_error_hints_at_the_likely_mistake() {
+        let mut v = validator("");
+        assert_eq!(v.address(&value("192.0.2.11/24"), "peer"), None);
+        assert_eq!(v.address(&value("node-1"), "peer"), None);
+        assert_eq!(
+            messages(&v),
+            [
+                "peer: \"192.0.2.11/24\" is not an IP address; write the address without a prefix length",
+                "peer: \"node-1\" is not an IP address; write an IPv4 or IPv6 address, e.g. 192.0.2.11 or 2001:db8::11",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_optional_period_is_off_at_zero_and_has_a_minimum() {
+        let mut v = validator("");
+        let default = Duration::from_secs(5);
+        let min = Duration::from_millis(100);
+        let period = |v: &mut Validator, t: Option<&str>| {
+            v.optional_period(&t.map(value), "every", default, min)
+        };
+        assert_eq!(period(&mut v, None), Some(default));
+        assert_eq!(period(&mut v, Some("0s")), None);
+        assert_eq!(
+            period(&mut v, Some("250ms")),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(period(&mut v, Some("50ms")), Some(default));
+        assert_eq!(
+            messages(&v),
+            ["every: \"50ms\" is too short; accepted \"0s\" (off) or at least 100ms"]
+        );
+    }
+}
