@@ -24,6 +24,7 @@ PACKAGES=(
     prometheus      # promtool check metrics (lab-deploy metrics)
     curl            # HTTP checks from the lab client
     binutils        # objcopy --strip-debug for the image
+    frr             # bfdd: a BFD peer of another implementation for the interop scenarios
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -54,7 +55,7 @@ if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${m
 fi
 # The Debian packages enable their services; the lab runs its own instances inside namespaces, so the
 # host-wide ones must not grab port 53 or send VRRP on the host's real interfaces.
-for svc in keepalived knot; do
+for svc in keepalived knot frr; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
         systemctl disable --now "$svc" >/dev/null 2>&1 || true
     fi

@@ -293,6 +293,20 @@ impl Lab {
         self.nft(&script)
     }
 
+    /// Drops every UDP datagram to or from port `port` on node `i`'s cable, and nothing else:
+    /// e.g. BFD (3784) filtered while VRRP adverts still flow. [`Lab::clear_loss`] lifts it.
+    pub fn drop_udp_port(&self, i: usize, port: u16) -> Result<()> {
+        self.ensure_nft_table()?;
+        let p = self.port(i);
+        let script = format!(
+            "add rule bridge {NFT_TABLE} impair iifname \"{p}\" udp dport {port} drop comment \"{p}\"\n\
+             add rule bridge {NFT_TABLE} impair iifname \"{p}\" udp sport {port} drop comment \"{p}\"\n\
+             add rule bridge {NFT_TABLE} impair oifname \"{p}\" udp dport {port} drop comment \"{p}\"\n\
+             add rule bridge {NFT_TABLE} impair oifname \"{p}\" udp sport {port} drop comment \"{p}\"\n"
+        );
+        self.nft(&script)
+    }
+
     /// Removes the loss rules for node `i`.
     pub fn clear_loss(&self, i: usize) -> Result<()> {
         if run_in(

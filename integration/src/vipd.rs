@@ -40,6 +40,27 @@ pub struct Instance {
     pub check_source: Option<bool>,
     /// `accept_from`: senders admitted besides the peers.
     pub accept_from: Vec<IpAddr>,
+    /// `[instance.bfd]`: BFD to the peers (or to the Master heard, multicast).
+    pub bfd: Option<Bfd>,
+}
+
+/// `[instance.bfd]` timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bfd {
+    pub min_tx: Duration,
+    pub min_rx: Duration,
+    pub multiplier: u8,
+}
+
+impl Bfd {
+    /// `interval` both ways, detection after `multiplier` intervals.
+    pub fn every(interval: Duration, multiplier: u8) -> Bfd {
+        Bfd {
+            min_tx: interval,
+            min_rx: interval,
+            multiplier,
+        }
+    }
 }
 
 impl Instance {
@@ -61,6 +82,7 @@ impl Instance {
             resign_wait: None,
             check_source: None,
             accept_from: Vec::new(),
+            bfd: None,
         }
     }
 }
@@ -108,6 +130,15 @@ pub fn render(cluster: &str, instances: &[Instance], control_socket: &str) -> St
         if !i.accept_from.is_empty() {
             let from: Vec<String> = i.accept_from.iter().map(|p| format!("\"{p}\"")).collect();
             let _ = writeln!(out, "accept_from = [{}]", from.join(", "));
+        }
+        if let Some(b) = i.bfd {
+            let _ = writeln!(
+                out,
+                "[instance.bfd]\nmin_tx = \"{}ms\"\nmin_rx = \"{}ms\"\nmultiplier = {}",
+                b.min_tx.as_millis(),
+                b.min_rx.as_millis(),
+                b.multiplier
+            );
         }
     }
     let _ = writeln!(out, "\n[control]\nsocket = {control_socket:?}");

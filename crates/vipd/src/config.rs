@@ -132,6 +132,9 @@ pub struct InstanceConfig {
     pub resign_wait: Duration,
     /// `track`: health checks that change the effective priority.
     pub track: Vec<TrackConfig>,
+    /// `[instance.bfd]`: BFD sessions that let a Backup take over as soon as the Master is
+    /// lost; `None` = off (plain VRRP timing).
+    pub bfd: Option<BfdConfig>,
     /// Keys whose value is the `role`'s default rather than written in the file (`"priority"`,
     /// `"version"`, `"password"`, `"track"`, ...).
     pub role_keys: Vec<&'static str>,
@@ -185,6 +188,28 @@ impl InstanceConfig {
         } else {
             SourceFilter::Any
         }
+    }
+}
+
+/// `[instance.bfd]` of one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BfdConfig {
+    /// `min_tx`, `min_rx`, `multiplier` (default 50 ms, 50 ms, 3).
+    pub timers: BfdTimers,
+    /// `[[instance.bfd.peer]]`: other timers for some unicast peers.
+    pub peers: Vec<(IpAddr, BfdTimers)>,
+}
+
+pub use crate::bfd::Timers as BfdTimers;
+
+impl BfdConfig {
+    /// The timers of the session with `peer`: its own `[[instance.bfd.peer]]`, else the
+    /// instance's.
+    pub fn timers_for(&self, peer: IpAddr) -> BfdTimers {
+        self.peers
+            .iter()
+            .find(|(p, _)| *p == peer)
+            .map_or(self.timers, |(_, t)| *t)
     }
 }
 

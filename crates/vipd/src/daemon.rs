@@ -26,6 +26,7 @@ use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::bfd::{BfdHandle, InstanceBfd};
 use crate::config::{Config, InstanceConfig};
 use crate::health::{HealthMonitor, HealthSnapshot, Priority};
 use crate::net::netlink::VipManager;
@@ -77,6 +78,8 @@ struct Daemon {
     // [handoff] (handoff.rs): resigns and resumes instances through the control channel.
     handoff: Option<handoff::Handoff>,
     control_tx: mpsc::Sender<ControlRequest>,
+    /// BFD sessions for the instances that use them (bfd/service.rs).
+    bfd: BfdHandle,
 }
 
 /// State read by the HTTP endpoints and the control socket.
@@ -90,6 +93,8 @@ pub struct Shared {
     pub reloads: Mutex<ReloadStats>,
     /// `[handoff]`'s state, when it runs.
     pub handoff: Mutex<Option<Arc<Mutex<handoff::HandoffStatus>>>>,
+    /// The BFD sessions (bfd/service.rs publishes them here).
+    pub bfd: Arc<Mutex<crate::bfd::BfdStatus>>,
 }
 
 impl crate::http::Endpoints for Shared {
@@ -140,6 +145,7 @@ impl Daemon {
             .await
             .context("cannot open a netlink connection to manage addresses")?;
         let (control_tx, control_rx) = mpsc::channel(16);
+        let bfd = BfdHandle::start()?;
         let shared = Arc::new(Shared {
             ready: AtomicBool::new(false),
             instances: Mutex::new(Vec::new()),
@@ -149,6 +155,7 @@ impl Daemon {
             started: SystemTime::now(),
             reloads: Mutex::new(ReloadStats::default()),
             handoff: Mutex::new(None),
+            bfd: Arc::clone(&bfd.status),
         });
 
         let (health, health_rx) = start_health(&config);
@@ -161,10 +168,12 @@ impl Daemon {
         let all_vips = all_vips(&config);
         for ic in &config.instances {
             let priority = tracked_priority(ic, snapshot.as_ref());
-            let handle = start_instance(ic.clone(), &all_vips, vips.clone(), priority).await?;
+            let handle =
+                start_instance(ic.clone(), &all_vips, vips.clone(), priority, &bfd).await?;
             instances.push(handle);
         }
         publish_instances(&shared, &instances);
+        bfd.configure(instance_bfd(&instances)).await;
 
         let dns = match &config.dns {
             Some(dns_config) => {
@@ -237,6 +246,7 @@ impl Daemon {
             started: Instant::now(),
             handoff,
             control_tx: handoff_tx,
+            bfd,
         })
     }
 
@@ -411,12 +421,15 @@ impl Daemon {
                         "added"
                     };
                     *counts.entry(label).or_default() += 1;
-                    let handle = start_instance(ic, &all_vips, self.vips.clone(), priority).await?;
+                    let handle =
+                        start_instance(ic, &all_vips, self.vips.clone(), priority, &self.bfd)
+                            .await?;
                     self.instances.push(handle);
                 }
             }
         }
         publish_instances(&self.shared, &self.instances);
+        self.bfd.configure(instance_bfd(&self.instances)).await;
         if let Some(dns) = &mut self.dns {
             dns.reload(new.dns.as_ref(), &new).await?;
         } else if new.dns.is_some() {
@@ -466,6 +479,9 @@ impl Daemon {
         for stop in stops {
             stop.await;
         }
+        // After the VIPs have moved: the peers learn BFD stops on purpose (AdminDown), which
+        // they must not take for a failure of this node.
+        self.bfd.shutdown().await;
         if let Some(monitor) = self.health.take() {
             monitor.shutdown().await;
         }
@@ -494,6 +510,7 @@ async fn start_instance(
     all_vips: &[IpAddr],
     vips: VipManager,
     priority: Priority,
+    bfd: &BfdHandle,
 ) -> anyhow::Result<InstanceHandle> {
     let placement = crate::net::placement::place(&config, all_vips).await?;
     // The validator has checked every key; this is the protocol core's own statement of what
@@ -526,16 +543,56 @@ async fn start_instance(
              set accept_from = [\"<bootstrap address>\"] to check sources there too)"
         );
     }
-    let (inst, status) = Instance::open(config.clone(), placement, vips, priority).await?;
+    let (inst, status) = Instance::open(
+        config.clone(),
+        placement.clone(),
+        vips,
+        priority,
+        bfd.clone(),
+    )
+    .await?;
     let (tx, rx) = mpsc::channel(32);
     let task = tokio::spawn(inst.run(rx, priority));
     Ok(InstanceHandle {
         name: config.name.clone(),
         config,
+        placement,
         commands: tx,
         status,
         task,
     })
+}
+
+/// What the running instances ask of BFD: each unicast peer of an instance with
+/// `[instance.bfd]`, or the Master it hears for a multicast one. Reports go to the instance's
+/// command queue without waiting (a full queue is logged by the BFD service).
+fn instance_bfd(instances: &[InstanceHandle]) -> Vec<InstanceBfd> {
+    instances
+        .iter()
+        .filter_map(|h| {
+            let bfd = h.config.bfd.as_ref()?;
+            let commands = h.commands.clone();
+            let reports: crate::bfd::Subscriber = Arc::new(move |peer, report| {
+                commands
+                    .try_send(Command::Liveness { peer, report })
+                    .is_ok()
+            });
+            Some(InstanceBfd {
+                instance: h.name.clone(),
+                ifindex: h.placement.interface.ifindex,
+                ifname: h.placement.interface.ifname.clone(),
+                local: h.placement.source,
+                peers: h
+                    .config
+                    .peers
+                    .iter()
+                    .map(|p| (*p, bfd.timers_for(*p)))
+                    .collect(),
+                follow_master: (!h.config.is_unicast()).then_some(bfd.timers),
+                reports,
+            })
+        })
+        .collect()
 }
 
 /// Asks an instance to resign and waits (bounded) until it has released its VIPs.

@@ -197,6 +197,7 @@ mod tests {
             config_path: "/etc/vipd/vipd.toml".into(),
             started: SystemTime::now(),
             reloads: Mutex::new(Default::default()),
+            bfd: Default::default(),
         }
     }
 

@@ -33,10 +33,8 @@ use lab::{keepalived, vipd, Lab, Proc};
 const PRIORITIES: [u8; 2] = [70, 40];
 /// The instances, in the order they are added: OpenShift's API and ingress first, then as
 /// many more as a growth scenario asks for.
-const FIRST_INSTANCES: [(&str, u8, [u8; 4]); 2] = [
-    ("api", 14, [192, 0, 2, 5]),
-    ("ingress", 15, [192, 0, 2, 6]),
-];
+const FIRST_INSTANCES: [(&str, u8, [u8; 4]); 2] =
+    [("api", 14, [192, 0, 2, 5]), ("ingress", 15, [192, 0, 2, 6])];
 /// The most instances a scenario may have: VIPs 192.0.2.130.. stay below the lab's .255.
 const MAX_INSTANCES: usize = 64;
 
@@ -102,9 +100,24 @@ impl Scenario {
 /// The default scenarios: OpenShift's shape at rest (memory), then CPU at 10 ms adverts.
 fn default_scenarios() -> Vec<Scenario> {
     vec![
-        Scenario::new("two instances, 1 s adverts", 2, Duration::from_secs(1), true),
-        Scenario::new("one instance, 10 ms adverts", 1, Duration::from_millis(10), false),
-        Scenario::new("two instances, 10 ms adverts", 2, Duration::from_millis(10), false),
+        Scenario::new(
+            "two instances, 1 s adverts",
+            2,
+            Duration::from_secs(1),
+            true,
+        ),
+        Scenario::new(
+            "one instance, 10 ms adverts",
+            1,
+            Duration::from_millis(10),
+            false,
+        ),
+        Scenario::new(
+            "two instances, 10 ms adverts",
+            2,
+            Duration::from_millis(10),
+            false,
+        ),
     ]
 }
 
@@ -116,7 +129,10 @@ fn growth_scenarios() -> Vec<Scenario> {
     GROWTH
         .iter()
         .map(|&n| {
-            let title = format!("{n} instance{}, 100 ms adverts", if n == 1 { "" } else { "s" });
+            let title = format!(
+                "{n} instance{}, 100 ms adverts",
+                if n == 1 { "" } else { "s" }
+            );
             Scenario::new(&title, n, Duration::from_millis(100), true)
         })
         .collect()
@@ -794,7 +810,9 @@ fn print_memory(
         for (di, d) in daemons.iter().enumerate() {
             for (node, role) in ["Master", "Backup"].iter().enumerate() {
                 let pick = |f: fn(&Memory) -> u64| {
-                    per_round(figures, si, di, node, |n| n.memory.as_ref().map(|m| f(m) as f64))
+                    per_round(figures, si, di, node, |n| {
+                        n.memory.as_ref().map(|m| f(m) as f64)
+                    })
                 };
                 let procs = per_round(figures, si, di, node, |n| Some(n.processes as f64));
                 println!(
@@ -832,11 +850,12 @@ fn print_growth(scenarios: &[Scenario], figures: &[Vec<Vec<ClusterFigures>>], da
             let anon = |n: &NodeFigures| n.memory.as_ref().map(|m| m.anon as f64);
             for si in 1..scenarios.len() {
                 let extra = (scenarios[si].instances - scenarios[0].instances) as f64;
-                let slope = |f: &dyn Fn(&NodeFigures) -> Option<f64>, decimals: usize| {
-                    match (figure(0, f), figure(si, f)) {
-                        (Some(a), Some(b)) => format!("{:.decimals$}", (b - a) / extra),
-                        _ => "n/a".into(),
-                    }
+                let slope = |f: &dyn Fn(&NodeFigures) -> Option<f64>, decimals: usize| match (
+                    figure(0, f),
+                    figure(si, f),
+                ) {
+                    (Some(a), Some(b)) => format!("{:.decimals$}", (b - a) / extra),
+                    _ => "n/a".into(),
                 };
                 println!(
                     "| {} | {role} | {} | {} | {} | {} |",
@@ -915,7 +934,9 @@ fn parse_args() -> std::result::Result<Args, String> {
         }
     }
     if instructions && growth {
-        return Err(format!("--instructions and --growth are two benchmarks: pick one\n{USAGE}"));
+        return Err(format!(
+            "--instructions and --growth are two benchmarks: pick one\n{USAGE}"
+        ));
     }
     Ok(Args {
         rounds,

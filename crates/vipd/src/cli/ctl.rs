@@ -83,7 +83,7 @@ fn list(v: &Value, key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The human table: one block per instance, then checks and DNS.
+/// The human table: one block per instance, then checks, DNS, BFD and the last reload error.
 pub fn render_status(v: &Value) -> String {
     let mut out = String::new();
     let uptime = n(v, "uptime_secs");
@@ -110,104 +110,136 @@ pub fn render_status(v: &Value) -> String {
         let _ = writeln!(out, "no VRRP instances");
     }
     for i in instances {
-        let source = s(i, "source");
-        let master = match i.get("master").filter(|m| !m.is_null()) {
-            Some(m) => {
-                let addr = s(m, "address");
-                let who = if addr == source { " (this node)" } else { "" };
-                format!(
-                    "{addr}{who} priority {}, last advert {:.1}s ago",
-                    n(m, "priority"),
-                    f(m, "last_advert_secs_ago")
-                )
+        render_instance(&mut out, i);
+    }
+    render_checks(&mut out, v);
+    render_dns(&mut out, v);
+    render_bfd(&mut out, v);
+    render_reloads(&mut out, v);
+    out
+}
+
+/// One instance's block.
+fn render_instance(out: &mut String, i: &Value) {
+    let empty = Vec::new();
+    let source = s(i, "source");
+    let master = match i.get("master").filter(|m| !m.is_null()) {
+        Some(m) => {
+            let addr = s(m, "address");
+            let who = if addr == source { " (this node)" } else { "" };
+            format!(
+                "{addr}{who} priority {}, last advert {:.1}s ago",
+                n(m, "priority"),
+                f(m, "last_advert_secs_ago")
+            )
+        }
+        None if s(i, "state") == "MASTER" || s(i, "state") == "RESIGNING" => {
+            format!("{source} (this node)")
+        }
+        None => "unknown (no advert heard yet)".into(),
+    };
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "instance {}  VRID {}  VRRPv{}  {}  on {} from {}",
+        s(i, "name"),
+        n(i, "vrid"),
+        n(i, "version"),
+        s(i, "mode"),
+        s(i, "interface"),
+        source
+    );
+    let holding = if i.get("holding_vips").and_then(Value::as_bool) == Some(true) {
+        "held here"
+    } else {
+        "not held here"
+    };
+    let _ = writeln!(
+        out,
+        "  state      {}   VIPs {} ({holding})",
+        s(i, "state"),
+        list(i, "vips")
+    );
+    let fault = if i.get("fault").and_then(Value::as_bool) == Some(true) {
+        "  FAULT: a weight-0 check is failing"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "  priority   {} effective (base {}){fault}   advert interval {} ms",
+        n(i, "effective_priority"),
+        n(i, "base_priority"),
+        n(i, "advert_interval_ms")
+    );
+    let _ = writeln!(out, "  master     {master}");
+    if let Some(t) = i.get("last_transition").filter(|t| !t.is_null()) {
+        let _ = writeln!(
+            out,
+            "  last change {} -> {} {:.0}s ago: {}",
+            s(t, "from"),
+            s(t, "to"),
+            f(t, "secs_ago"),
+            s(t, "reason")
+        );
+    }
+    if let Some(c) = i.get("counters") {
+        let drops = c
+            .get("drops")
+            .and_then(Value::as_object)
+            .map(|d| {
+                d.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_u64().unwrap_or(0)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  adverts    rx {} tx {}   transitions {}   drops {}",
+            n(c, "adverts_rx"),
+            n(c, "adverts_tx"),
+            n(c, "transitions"),
+            if drops.is_empty() {
+                "none".into()
+            } else {
+                drops
             }
-            None if s(i, "state") == "MASTER" || s(i, "state") == "RESIGNING" => {
-                format!("{source} (this node)")
-            }
-            None => "unknown (no advert heard yet)".into(),
-        };
-        let _ = writeln!(out);
+        );
+    }
+    let liveness = i
+        .get("counters")
+        .and_then(|c| c.get("liveness"))
+        .and_then(Value::as_object)
+        .filter(|l| l.values().any(|n| n.as_u64().unwrap_or(0) > 0));
+    if let Some(l) = liveness {
+        let get = |k: &str| l.get(k).and_then(Value::as_u64).unwrap_or(0);
         let _ = writeln!(
             out,
-            "instance {}  VRID {}  VRRPv{}  {}  on {} from {}",
-            s(i, "name"),
-            n(i, "vrid"),
-            n(i, "version"),
-            s(i, "mode"),
-            s(i, "interface"),
-            source
+            "  bfd        Master reported lost {} times: {} take-overs, {} cancelled (alive after all), {} refuted, {} ignored",
+            get("lost"),
+            get("takeover"),
+            get("cancelled"),
+            get("refuted"),
+            get("ignored")
         );
-        let holding = if i.get("holding_vips").and_then(Value::as_bool) == Some(true) {
-            "held here"
-        } else {
-            "not held here"
-        };
-        let _ = writeln!(
-            out,
-            "  state      {}   VIPs {} ({holding})",
-            s(i, "state"),
-            list(i, "vips")
-        );
-        let fault = if i.get("fault").and_then(Value::as_bool) == Some(true) {
-            "  FAULT: a weight-0 check is failing"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "  priority   {} effective (base {}){fault}   advert interval {} ms",
-            n(i, "effective_priority"),
-            n(i, "base_priority"),
-            n(i, "advert_interval_ms")
-        );
-        let _ = writeln!(out, "  master     {master}");
-        if let Some(t) = i.get("last_transition").filter(|t| !t.is_null()) {
+    }
+    for p in i.get("peers").and_then(Value::as_array).unwrap_or(&empty) {
+        if let Some(conflict) = p.get("conflict").and_then(Value::as_str) {
             let _ = writeln!(
                 out,
-                "  last change {} -> {} {:.0}s ago: {}",
-                s(t, "from"),
-                s(t, "to"),
-                f(t, "secs_ago"),
-                s(t, "reason")
+                "  CONFLICT   {} (priority {}, VRRPv{}, seen {:.0}s ago): {conflict}",
+                s(p, "address"),
+                n(p, "priority"),
+                n(p, "version"),
+                f(p, "last_seen_secs_ago")
             );
-        }
-        if let Some(c) = i.get("counters") {
-            let drops = c
-                .get("drops")
-                .and_then(Value::as_object)
-                .map(|d| {
-                    d.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_u64().unwrap_or(0)))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  adverts    rx {} tx {}   transitions {}   drops {}",
-                n(c, "adverts_rx"),
-                n(c, "adverts_tx"),
-                n(c, "transitions"),
-                if drops.is_empty() {
-                    "none".into()
-                } else {
-                    drops
-                }
-            );
-        }
-        for p in i.get("peers").and_then(Value::as_array).unwrap_or(&empty) {
-            if let Some(conflict) = p.get("conflict").and_then(Value::as_str) {
-                let _ = writeln!(
-                    out,
-                    "  CONFLICT   {} (priority {}, VRRPv{}, seen {:.0}s ago): {conflict}",
-                    s(p, "address"),
-                    n(p, "priority"),
-                    n(p, "version"),
-                    f(p, "last_seen_secs_ago")
-                );
-            }
         }
     }
+}
+
+/// The checks and their last results.
+fn render_checks(out: &mut String, v: &Value) {
     if let Some(checks) = v
         .get("checks")
         .and_then(|c| c.get("checks"))
@@ -229,6 +261,11 @@ pub fn render_status(v: &Value) -> String {
             );
         }
     }
+}
+
+/// The DNS server and its upstreams.
+fn render_dns(out: &mut String, v: &Value) {
+    let empty = Vec::new();
     if let Some(dns) = v.get("dns").filter(|d| !d.is_null()) {
         let _ = writeln!(out);
         let _ = writeln!(
@@ -264,6 +301,63 @@ pub fn render_status(v: &Value) -> String {
             );
         }
     }
+}
+
+/// The BFD sessions, when any instance uses BFD.
+fn render_bfd(out: &mut String, v: &Value) {
+    let Some(bfd) = v.get("bfd").filter(|b| !b.is_null()) else {
+        return;
+    };
+    let empty = Vec::new();
+    let sessions = bfd
+        .get("sessions")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "bfd  {} session(s)", sessions.len());
+    for b in sessions {
+        let detect = b
+            .get("detection_time_ms")
+            .and_then(Value::as_f64)
+            .map_or("-".to_string(), |ms| format!("{ms:.0} ms"));
+        let _ = writeln!(
+            out,
+            "  {} on {} from {}: {} (peer says {}, diag {})  detection {detect}  for {}s",
+            s(b, "peer"),
+            s(b, "interface"),
+            s(b, "local"),
+            s(b, "state"),
+            s(b, "remote_state"),
+            s(b, "local_diag"),
+            n(b, "seconds_in_state")
+        );
+        let dropped = b
+            .get("dropped")
+            .and_then(Value::as_object)
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                d.iter()
+                    .map(|(k, c)| format!("{k}={}", c.as_u64().unwrap_or(0)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|| "none".into());
+        let _ = writeln!(
+            out,
+            "    for {}   up {} flaps {}   rx {} tx {}   lost/heard reports {}/{}   drops {dropped}",
+            list(b, "instances"),
+            n(b, "up_transitions"),
+            n(b, "down_transitions"),
+            n(b, "rx"),
+            n(b, "tx"),
+            n(b, "lost_reports"),
+            n(b, "heard_reports")
+        );
+    }
+}
+
+/// The last reload's error, if it failed.
+fn render_reloads(out: &mut String, v: &Value) {
     if let Some(r) = v.get("reloads") {
         if let Some(err) = r.get("last_error").and_then(Value::as_str) {
             let _ = writeln!(out);
@@ -273,5 +367,4 @@ pub fn render_status(v: &Value) -> String {
             );
         }
     }
-    out
 }

@@ -57,6 +57,55 @@ pub struct RawInstance {
     pub accept_from: Option<S<Vec<S<String>>>>,
     /// `None` = not written (a role's list applies); `Some([])` = track nothing.
     pub track: Option<Vec<S<RawTrack>>>,
+    /// `[instance.bfd]`, validated in validate/instance/bfd.rs.
+    pub bfd: Option<S<RawBfd>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfd {
+    pub min_tx: Option<S<String>>,
+    pub min_rx: Option<S<String>>,
+    pub multiplier: Option<S<i64>>,
+    #[serde(default)]
+    pub peer: Vec<S<RawBfdPeer>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfdPeer {
+    pub address: S<String>,
+    pub min_tx: Option<S<String>>,
+    pub min_rx: Option<S<String>>,
+    pub multiplier: Option<S<i64>>,
+}
+
+/// The timer keys of `[instance.bfd]` and of one `[[instance.bfd.peer]]`.
+#[derive(Debug, Clone)]
+pub struct RawBfdTimers {
+    pub min_tx: Option<S<String>>,
+    pub min_rx: Option<S<String>>,
+    pub multiplier: Option<S<i64>>,
+}
+
+impl RawBfd {
+    pub fn timers(&self) -> RawBfdTimers {
+        RawBfdTimers {
+            min_tx: self.min_tx.clone(),
+            min_rx: self.min_rx.clone(),
+            multiplier: self.multiplier.clone(),
+        }
+    }
+}
+
+impl RawBfdPeer {
+    pub fn timers(&self) -> RawBfdTimers {
+        RawBfdTimers {
+            min_tx: self.min_tx.clone(),
+            min_rx: self.min_rx.clone(),
+            multiplier: self.multiplier.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

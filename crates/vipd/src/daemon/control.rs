@@ -103,6 +103,9 @@ pub struct StatusReport {
     /// `[handoff]` (daemon/handoff.rs), when it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<serde_json::Value>,
+    /// BFD sessions (bfd/service.rs), when any instance uses BFD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<serde_json::Value>,
     pub reloads: ReloadStatsOwned,
 }
 
@@ -154,6 +157,12 @@ pub fn status_report(shared: &Shared) -> StatusReport {
             .ok()
             .and_then(|h| h.as_ref().and_then(|h| h.lock().ok().map(|s| s.clone())))
             .and_then(|s| serde_json::to_value(s).ok()),
+        bfd: shared
+            .bfd
+            .lock()
+            .ok()
+            .filter(|b| !b.sessions.is_empty() || !b.dropped.is_empty())
+            .and_then(|b| serde_json::to_value(&*b).ok()),
         reloads: shared
             .reloads
             .lock()

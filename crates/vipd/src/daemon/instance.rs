@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 use vipd_vrrp::packet::{AddressFamily, Auth, ParseError, Version};
 use vipd_vrrp::router::{drop_reason, Received, ReconfigureError};
-use vipd_vrrp::{Action, Advertisement, Event, Router, State};
+use vipd_vrrp::{Action, Advertisement, Event, Liveness, Router, State};
 
+use crate::bfd::BfdHandle;
 use crate::config::InstanceConfig;
 use crate::health::Priority;
 use crate::net::announce::Announcer;
@@ -28,7 +29,8 @@ use crate::net::placement::Placement;
 use crate::net::socket::{ReceivedPacket, SocketConfig, VrrpSocket};
 use crate::net::timer::DeadlineTimer;
 
-use super::status::{InstanceStatus, RateLimiter};
+use super::status::InstanceStatus;
+use crate::limiter::RateLimiter;
 
 /// Largest VRRP payload we accept: 255 IPv6 addresses plus the header (RFC 9568 5.2.5).
 const MAX_PAYLOAD: usize = 8 + 255 * 16 + 8;
@@ -49,6 +51,8 @@ pub enum Command {
     Resign(oneshot::Sender<String>),
     /// Rejoin the election after [`Command::Resign`].
     Resume(oneshot::Sender<String>),
+    /// A BFD session to `peer` lost it or heard it again (bfd/service.rs).
+    Liveness { peer: IpAddr, report: Liveness },
 }
 
 /// The daemon's handle on a running instance task.
@@ -56,6 +60,8 @@ pub enum Command {
 pub struct InstanceHandle {
     pub name: String,
     pub config: InstanceConfig,
+    /// Interface and source address the instance runs on.
+    pub placement: Placement,
     pub commands: mpsc::Sender<Command>,
     pub status: Arc<Mutex<InstanceStatus>>,
     pub task: tokio::task::JoinHandle<()>,
@@ -100,6 +106,10 @@ pub struct Instance {
     recv_advert: Advertisement,
     /// Reused for the actions of each drain.
     actions: Vec<Action>,
+    /// BFD: a multicast instance with `[instance.bfd]` tells it which Master it hears.
+    bfd: BfdHandle,
+    /// The Master last told to BFD.
+    followed: Option<IpAddr>,
 }
 
 impl Instance {
@@ -109,6 +119,7 @@ impl Instance {
         placement: Placement,
         vips: VipManager,
         initial: Priority,
+        bfd: BfdHandle,
     ) -> anyhow::Result<(Self, Arc<Mutex<InstanceStatus>>)> {
         let family = config.family;
         let socket = VrrpSocket::open(&SocketConfig {
@@ -181,6 +192,8 @@ impl Instance {
                 auth: Auth::None,
             },
             actions: Vec::new(),
+            bfd,
+            followed: None,
         };
         Ok((instance, status))
     }
@@ -378,6 +391,9 @@ impl Instance {
                 self.resigned = true;
                 self.resign_reply = Some(reply);
                 self.router.shutdown(now);
+            }
+            Command::Liveness { peer, report } => {
+                self.router.handle_liveness(now, peer, report);
             }
             Command::Resume(reply) => {
                 if !self.resigned {
@@ -654,6 +670,22 @@ impl Instance {
         }
     }
 
+    /// A multicast instance with BFD wants a session to the Master it hears as Backup (a
+    /// unicast one has sessions to all its peers).
+    fn follow_master(&mut self) {
+        if self.config.bfd.is_none() || self.config.is_unicast() {
+            return;
+        }
+        let master = match self.router.state() {
+            State::Backup => self.router.master().map(|m| m.address),
+            _ => None,
+        };
+        if master != self.followed {
+            self.followed = master;
+            self.bfd.follow(&self.config.name, master);
+        }
+    }
+
     fn record_lateness(&mut self, late: Duration) {
         if let Ok(mut status) = self.status.lock() {
             status.record_lateness(late);
@@ -662,6 +694,7 @@ impl Instance {
 
     /// Copies what status and metrics show out of the router.
     fn publish(&mut self) {
+        self.follow_master();
         if let Ok(mut status) = self.status.lock() {
             status.state = self.router.state();
             status.resigned = self.resigned;

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use crate::health::Status;
 
-use super::status::CountersReport;
+use super::dns::DnsView;
+use super::status::{CountersReport, InstanceReport};
 use super::Shared;
 
 /// One per-instance counter family: name, help, and how to read it from a report.
@@ -15,14 +16,29 @@ type CounterFamily = (&'static str, &'static str, fn(&CountersReport) -> u64);
 pub fn render(shared: &Shared) -> String {
     let mut out = String::with_capacity(4096);
     let reports = shared.instance_reports();
+    vrrp_state(&mut out, &reports);
+    vrrp_counters(&mut out, &reports);
+    vrrp_conflicts(&mut out, &reports);
+    checks(&mut out, shared);
+    let dns = shared.dns.lock().ok().and_then(|d| d.clone());
+    if let Some(dns) = dns {
+        dns_server(&mut out, &dns);
+        dns_forward(&mut out, &dns);
+    }
+    bfd(&mut out, &reports, shared);
+    reloads(&mut out, shared);
+    out
+}
 
+/// State, VIPs held and priority of every instance.
+fn vrrp_state(out: &mut String, reports: &[InstanceReport]) {
     family(
-        &mut out,
+        out,
         "vipd_vrrp_state",
         "gauge",
         "1 for the instance's current state (INIT, BACKUP, MASTER, FAULT, RESIGNING, RESIGNED)",
     );
-    for r in &reports {
+    for r in reports {
         for state in ["INIT", "BACKUP", "MASTER", "FAULT", "RESIGNING", "RESIGNED"] {
             let v = u8::from(r.state == state);
             let _ = writeln!(
@@ -34,12 +50,12 @@ pub fn render(shared: &Shared) -> String {
         }
     }
     family(
-        &mut out,
+        out,
         "vipd_vrrp_holding_vips",
         "gauge",
         "1 while this node has the instance's VIPs on its interface",
     );
-    for r in &reports {
+    for r in reports {
         let _ = writeln!(
             out,
             "vipd_vrrp_holding_vips{{instance=\"{}\"}} {}",
@@ -48,12 +64,12 @@ pub fn render(shared: &Shared) -> String {
         );
     }
     family(
-        &mut out,
+        out,
         "vipd_vrrp_priority",
         "gauge",
         "Priority: configured base and effective (after health tracking)",
     );
-    for r in &reports {
+    for r in reports {
         let _ = writeln!(
             out,
             "vipd_vrrp_priority{{instance=\"{}\",kind=\"base\"}} {}",
@@ -67,6 +83,10 @@ pub fn render(shared: &Shared) -> String {
             r.effective_priority
         );
     }
+}
+
+/// Per-instance counters: adverts, transitions, drops, errors, timer lateness.
+fn vrrp_counters(out: &mut String, reports: &[InstanceReport]) {
     let counters: [CounterFamily; 7] = [
         (
             "vipd_vrrp_adverts_received_total",
@@ -101,8 +121,8 @@ pub fn render(shared: &Shared) -> String {
         ),
     ];
     for (name, help, get) in counters {
-        family(&mut out, name, "counter", help);
-        for r in &reports {
+        family(out, name, "counter", help);
+        for r in reports {
             let _ = writeln!(
                 out,
                 "{name}{{instance=\"{}\"}} {}",
@@ -112,12 +132,12 @@ pub fn render(shared: &Shared) -> String {
         }
     }
     family(
-        &mut out,
+        out,
         "vipd_vrrp_dropped_total",
         "counter",
         "Received packets dropped, by reason",
     );
-    for r in &reports {
+    for r in reports {
         for (reason, n) in &r.counters.drops {
             let _ = writeln!(
                 out,
@@ -128,12 +148,12 @@ pub fn render(shared: &Shared) -> String {
         }
     }
     family(
-        &mut out,
+        out,
         "vipd_vrrp_send_errors_total",
         "counter",
         "Adverts the kernel refused to send",
     );
-    for r in &reports {
+    for r in reports {
         let _ = writeln!(
             out,
             "vipd_vrrp_send_errors_total{{instance=\"{}\"}} {}",
@@ -142,12 +162,12 @@ pub fn render(shared: &Shared) -> String {
         );
     }
     family(
-        &mut out,
+        out,
         "vipd_vrrp_vip_repairs_total",
         "counter",
         "VIPs restored after someone else removed them while Master",
     );
-    for r in &reports {
+    for r in reports {
         let _ = writeln!(
             out,
             "vipd_vrrp_vip_repairs_total{{instance=\"{}\"}} {}",
@@ -156,12 +176,12 @@ pub fn render(shared: &Shared) -> String {
         );
     }
     family(
-        &mut out,
+        out,
         "vipd_vrrp_timer_lateness_max_seconds",
         "gauge",
         "Worst delay between a protocol timer's deadline and its handling",
     );
-    for r in &reports {
+    for r in reports {
         let _ = writeln!(
             out,
             "vipd_vrrp_timer_lateness_max_seconds{{instance=\"{}\"}} {:.6}",
@@ -169,13 +189,17 @@ pub fn render(shared: &Shared) -> String {
             r.counters.timer_lateness_max_ms / 1000.0
         );
     }
+}
+
+/// Other routers on our VRIDs that disagree with us (collisions, split brain).
+fn vrrp_conflicts(out: &mut String, reports: &[InstanceReport]) {
     family(
-        &mut out,
+        out,
         "vipd_vrrp_peer_conflict",
         "gauge",
         "1 per peer whose adverts collide with ours (other VIPs, password, version)",
     );
-    for r in &reports {
+    for r in reports {
         for p in r.peers.iter().filter(|p| p.conflict.is_some()) {
             let _ = writeln!(
                 out,
@@ -185,9 +209,12 @@ pub fn render(shared: &Shared) -> String {
             );
         }
     }
+}
 
+/// Health checks.
+fn checks(out: &mut String, shared: &Shared) {
     family(
-        &mut out,
+        out,
         "vipd_check_up",
         "gauge",
         "Health check status: 1 good, 0 bad, -1 no result yet",
@@ -202,7 +229,7 @@ pub fn render(shared: &Shared) -> String {
             let _ = writeln!(out, "vipd_check_up{{check=\"{}\"}} {v}", esc(name));
         }
         family(
-            &mut out,
+            out,
             "vipd_check_probes_total",
             "counter",
             "Probes run per check",
@@ -216,172 +243,310 @@ pub fn render(shared: &Shared) -> String {
             );
         }
     }
+}
 
-    let dns = shared.dns.lock().ok().and_then(|d| d.clone());
-    if let Some(dns) = dns {
-        if let Some(m) = dns.server_metrics() {
-            family(
-                &mut out,
-                "vipd_dns_queries_total",
-                "counter",
-                "DNS queries received, by type",
-            );
-            for (t, n) in [
-                ("A", m.queries_a),
-                ("AAAA", m.queries_aaaa),
-                ("PTR", m.queries_ptr),
-                ("other", m.queries_other),
-            ] {
-                let _ = writeln!(out, "vipd_dns_queries_total{{type=\"{t}\"}} {n}");
-            }
-            family(
-                &mut out,
-                "vipd_dns_responses_total",
-                "counter",
-                "DNS responses sent, by RCODE",
-            );
-            for (code, n) in m
-                .responses_by_rcode
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| **n > 0)
-            {
-                let _ = writeln!(
-                    out,
-                    "vipd_dns_responses_total{{rcode=\"{}\"}} {n}",
-                    rcode_name(code)
-                );
-            }
-            if m.responses_badvers > 0 {
-                let _ = writeln!(
-                    out,
-                    "vipd_dns_responses_total{{rcode=\"BADVERS\"}} {}",
-                    m.responses_badvers
-                );
-            }
-            let simple = [
-                (
-                    "vipd_dns_answered_locally_total",
-                    "Queries answered from the cluster zone",
-                    m.answered_locally,
-                ),
-                (
-                    "vipd_dns_forwarded_total",
-                    "Queries handed to the forwarder",
-                    m.forwarded,
-                ),
-                (
-                    "vipd_dns_truncated_total",
-                    "UDP responses truncated (TC=1)",
-                    m.truncated,
-                ),
-                (
-                    "vipd_dns_dropped_malformed_total",
-                    "Datagrams dropped as malformed",
-                    m.dropped_malformed,
-                ),
-                (
-                    "vipd_dns_dropped_not_allowed_total",
-                    "Queries from clients outside `allow`",
-                    m.dropped_not_allowed,
-                ),
-                (
-                    "vipd_dns_dropped_overload_total",
-                    "Forwarded queries dropped: too many in flight",
-                    m.dropped_overload,
-                ),
-                (
-                    "vipd_dns_tcp_displaced_total",
-                    "TCP connections closed early (longest idle first) to make room for a new client",
-                    m.tcp_displaced,
-                ),
-                (
-                    "vipd_dns_tcp_refused_total",
-                    "New TCP connections closed at once: every open one was answering a query",
-                    m.tcp_refused,
-                ),
-            ];
-            for (name, help, v) in simple {
-                family(&mut out, name, "counter", help);
-                let _ = writeln!(out, "{name} {v}");
-            }
-            family(
-                &mut out,
-                "vipd_dns_tcp_connections",
-                "gauge",
-                "DNS TCP connections open now",
-            );
-            let _ = writeln!(out, "vipd_dns_tcp_connections {}", m.tcp_open);
+/// The DNS server: queries, answers, TCP.
+fn dns_server(out: &mut String, dns: &DnsView) {
+    if let Some(m) = dns.server_metrics() {
+        family(
+            out,
+            "vipd_dns_queries_total",
+            "counter",
+            "DNS queries received, by type",
+        );
+        for (t, n) in [
+            ("A", m.queries_a),
+            ("AAAA", m.queries_aaaa),
+            ("PTR", m.queries_ptr),
+            ("other", m.queries_other),
+        ] {
+            let _ = writeln!(out, "vipd_dns_queries_total{{type=\"{t}\"}} {n}");
         }
-        let f = dns.forward_metrics();
+        family(
+            out,
+            "vipd_dns_responses_total",
+            "counter",
+            "DNS responses sent, by RCODE",
+        );
+        for (code, n) in m
+            .responses_by_rcode
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+        {
+            let _ = writeln!(
+                out,
+                "vipd_dns_responses_total{{rcode=\"{}\"}} {n}",
+                rcode_name(code)
+            );
+        }
+        if m.responses_badvers > 0 {
+            let _ = writeln!(
+                out,
+                "vipd_dns_responses_total{{rcode=\"BADVERS\"}} {}",
+                m.responses_badvers
+            );
+        }
         let simple = [
             (
-                "vipd_dns_forward_cache_hits_total",
-                "Forwarded queries answered from the cache",
-                f.cache_hits,
+                "vipd_dns_answered_locally_total",
+                "Queries answered from the cluster zone",
+                m.answered_locally,
             ),
             (
-                "vipd_dns_forward_cache_misses_total",
-                "Forwarded queries not in the cache",
-                f.cache_misses,
+                "vipd_dns_forwarded_total",
+                "Queries handed to the forwarder",
+                m.forwarded,
             ),
             (
-                "vipd_dns_forward_servfail_total",
-                "SERVFAIL answers made because upstreams failed",
-                f.servfail_produced,
+                "vipd_dns_truncated_total",
+                "UDP responses truncated (TC=1)",
+                m.truncated,
             ),
             (
-                "vipd_dns_forward_unmatched_responses_total",
-                "Upstream datagrams matching no query (late or spoofed)",
-                f.unmatched_responses,
+                "vipd_dns_dropped_malformed_total",
+                "Datagrams dropped as malformed",
+                m.dropped_malformed,
+            ),
+            (
+                "vipd_dns_dropped_not_allowed_total",
+                "Queries from clients outside `allow`",
+                m.dropped_not_allowed,
+            ),
+            (
+                "vipd_dns_dropped_overload_total",
+                "Forwarded queries dropped: too many in flight",
+                m.dropped_overload,
+            ),
+            (
+                "vipd_dns_tcp_displaced_total",
+                "TCP connections closed early (longest idle first) to make room for a new client",
+                m.tcp_displaced,
+            ),
+            (
+                "vipd_dns_tcp_refused_total",
+                "New TCP connections closed at once: every open one was answering a query",
+                m.tcp_refused,
             ),
         ];
         for (name, help, v) in simple {
-            family(&mut out, name, "counter", help);
+            family(out, name, "counter", help);
             let _ = writeln!(out, "{name} {v}");
         }
         family(
-            &mut out,
-            "vipd_dns_forward_latency_seconds",
-            "histogram",
-            "Upstream round trip of forwarded queries",
+            out,
+            "vipd_dns_tcp_connections",
+            "gauge",
+            "DNS TCP connections open now",
         );
-        let mut cumulative = 0u64;
-        for bucket in &f.latency {
-            cumulative += bucket.count;
-            let le = bucket
-                .le
-                .map_or("+Inf".to_string(), |d| format!("{}", d.as_secs_f64()));
+        let _ = writeln!(out, "vipd_dns_tcp_connections {}", m.tcp_open);
+    }
+}
+
+/// Forwarding: cache, upstream failures, latency, upstream health.
+fn dns_forward(out: &mut String, dns: &DnsView) {
+    let f = dns.forward_metrics();
+    let simple = [
+        (
+            "vipd_dns_forward_cache_hits_total",
+            "Forwarded queries answered from the cache",
+            f.cache_hits,
+        ),
+        (
+            "vipd_dns_forward_cache_misses_total",
+            "Forwarded queries not in the cache",
+            f.cache_misses,
+        ),
+        (
+            "vipd_dns_forward_servfail_total",
+            "SERVFAIL answers made because upstreams failed",
+            f.servfail_produced,
+        ),
+        (
+            "vipd_dns_forward_unmatched_responses_total",
+            "Upstream datagrams matching no query (late or spoofed)",
+            f.unmatched_responses,
+        ),
+    ];
+    for (name, help, v) in simple {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    family(
+        out,
+        "vipd_dns_forward_latency_seconds",
+        "histogram",
+        "Upstream round trip of forwarded queries",
+    );
+    let mut cumulative = 0u64;
+    for bucket in &f.latency {
+        cumulative += bucket.count;
+        let le = bucket
+            .le
+            .map_or("+Inf".to_string(), |d| format!("{}", d.as_secs_f64()));
+        let _ = writeln!(
+            out,
+            "vipd_dns_forward_latency_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(out, "vipd_dns_forward_latency_seconds_count {cumulative}");
+    let status = dns.status();
+    family(
+        out,
+        "vipd_dns_upstream_healthy",
+        "gauge",
+        "1 while an upstream resolver answers",
+    );
+    if let Some(ups) = status.get("upstreams").and_then(|u| u.as_array()) {
+        for u in ups {
+            let addr = u.get("address").and_then(|a| a.as_str()).unwrap_or("?");
+            let healthy = u.get("healthy").and_then(|h| h.as_bool()).unwrap_or(false);
             let _ = writeln!(
                 out,
-                "vipd_dns_forward_latency_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+                "vipd_dns_upstream_healthy{{upstream=\"{}\"}} {}",
+                esc(addr),
+                u8::from(healthy)
             );
         }
-        let _ = writeln!(out, "vipd_dns_forward_latency_seconds_count {cumulative}");
-        let status = dns.status();
-        family(
-            &mut out,
-            "vipd_dns_upstream_healthy",
-            "gauge",
-            "1 while an upstream resolver answers",
-        );
-        if let Some(ups) = status.get("upstreams").and_then(|u| u.as_array()) {
-            for u in ups {
-                let addr = u.get("address").and_then(|a| a.as_str()).unwrap_or("?");
-                let healthy = u.get("healthy").and_then(|h| h.as_bool()).unwrap_or(false);
-                let _ = writeln!(
-                    out,
-                    "vipd_dns_upstream_healthy{{upstream=\"{}\"}} {}",
-                    esc(addr),
-                    u8::from(healthy)
-                );
-            }
+    }
+}
+
+/// VRRP's use of BFD reports, and every BFD session.
+fn bfd(out: &mut String, reports: &[InstanceReport], shared: &Shared) {
+    family(
+        out,
+        "vipd_vrrp_liveness_reports_total",
+        "counter",
+        "BFD reports about an instance's Master, by outcome: lost (take-over scheduled), takeover, \
+         cancelled (sign of life first), refuted (the Master was alive), ignored",
+    );
+    for r in reports {
+        for (outcome, n) in &r.counters.liveness {
+            let _ = writeln!(
+                out,
+                "vipd_vrrp_liveness_reports_total{{instance=\"{}\",outcome=\"{outcome}\"}} {n}",
+                esc(&r.name)
+            );
         }
     }
+    let status = match shared.bfd.lock() {
+        Ok(s) => s.clone(),
+        Err(_) => return,
+    };
+    family(
+        out,
+        "vipd_bfd_session_state",
+        "gauge",
+        "1 for the BFD session's current state (admin_down, down, init, up), local and as the peer reports it",
+    );
+    for s in &status.sessions {
+        let labels = bfd_labels(s);
+        for state in ["admin_down", "down", "init", "up"] {
+            let _ = writeln!(
+                out,
+                "vipd_bfd_session_state{{{labels},side=\"local\",state=\"{state}\"}} {}",
+                u8::from(s.state == state)
+            );
+            let _ = writeln!(
+                out,
+                "vipd_bfd_session_state{{{labels},side=\"remote\",state=\"{state}\"}} {}",
+                u8::from(s.remote_state == state)
+            );
+        }
+    }
+    family(
+        out,
+        "vipd_bfd_detection_time_seconds",
+        "gauge",
+        "Agreed detection time of the BFD session (absent while no remote is known)",
+    );
+    for s in &status.sessions {
+        if let Some(ms) = s.detection_time_ms {
+            let _ = writeln!(
+                out,
+                "vipd_bfd_detection_time_seconds{{{}}} {:.6}",
+                bfd_labels(s),
+                ms / 1000.0
+            );
+        }
+    }
+    type Get = fn(&crate::bfd::SessionReport) -> u64;
+    let counters: [(&str, &str, Get); 7] = [
+        ("vipd_bfd_up_total", "Times the session came Up", |s| {
+            s.up_transitions
+        }),
+        (
+            "vipd_bfd_flaps_total",
+            "Times the session left Up (flaps)",
+            |s| s.down_transitions,
+        ),
+        (
+            "vipd_bfd_packets_received_total",
+            "Control packets handed to the session",
+            |s| s.rx,
+        ),
+        ("vipd_bfd_packets_sent_total", "Control packets sent", |s| {
+            s.tx
+        }),
+        (
+            "vipd_bfd_send_errors_total",
+            "Control packets the kernel refused to send",
+            |s| s.send_errors,
+        ),
+        (
+            "vipd_bfd_lost_reports_total",
+            "Times the session told its instances the peer was lost",
+            |s| s.lost_reports,
+        ),
+        (
+            "vipd_bfd_heard_reports_total",
+            "Times the session told its instances a lost peer was heard again",
+            |s| s.heard_reports,
+        ),
+    ];
+    for (name, help, get) in counters {
+        family(out, name, "counter", help);
+        for s in &status.sessions {
+            let _ = writeln!(out, "{name}{{{}}} {}", bfd_labels(s), get(s));
+        }
+    }
+    family(
+        out,
+        "vipd_bfd_packets_dropped_total",
+        "counter",
+        "BFD packets dropped, by reason; without a peer label: before any session was found",
+    );
+    for s in &status.sessions {
+        for (reason, n) in &s.dropped {
+            let _ = writeln!(
+                out,
+                "vipd_bfd_packets_dropped_total{{{},reason=\"{reason}\"}} {n}",
+                bfd_labels(s)
+            );
+        }
+    }
+    for (reason, n) in &status.dropped {
+        let _ = writeln!(
+            out,
+            "vipd_bfd_packets_dropped_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+}
 
+fn bfd_labels(s: &crate::bfd::SessionReport) -> String {
+    format!(
+        "interface=\"{}\",local=\"{}\",peer=\"{}\"",
+        esc(&s.interface),
+        s.local,
+        s.peer
+    )
+}
+
+/// Configuration reloads.
+fn reloads(out: &mut String, shared: &Shared) {
     if let Ok(r) = shared.reloads.lock() {
         family(
-            &mut out,
+            out,
             "vipd_reloads_total",
             "counter",
             "Configuration reloads, by result",
@@ -389,7 +554,6 @@ pub fn render(shared: &Shared) -> String {
         let _ = writeln!(out, "vipd_reloads_total{{result=\"ok\"}} {}", r.ok);
         let _ = writeln!(out, "vipd_reloads_total{{result=\"failed\"}} {}", r.failed);
     }
-    out
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

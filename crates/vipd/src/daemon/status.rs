@@ -1,6 +1,6 @@
 //! What a running instance shows to `vipd status`, the metrics endpoint and the logs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -356,6 +356,10 @@ pub struct CountersReport {
     pub send_errors: u64,
     pub vip_repairs: u64,
     pub timer_lateness_max_ms: f64,
+    /// BFD reports about this instance's Master (`crates/vrrp/src/liveness.rs`), by what
+    /// became of them: `lost` (timer brought forward), `takeover`, `cancelled` (a sign of life
+    /// first), `refuted` (the Master was alive after all), `ignored`.
+    pub liveness: BTreeMap<&'static str, u64>,
 }
 
 impl From<&InstanceStatus> for CountersReport {
@@ -392,33 +396,15 @@ impl From<&InstanceStatus> for CountersReport {
             send_errors: s.send_errors,
             vip_repairs: s.vip_repairs,
             timer_lateness_max_ms: s.timer_lateness_max.as_secs_f64() * 1000.0,
-        }
-    }
-}
-
-/// Lets one log line per key through per period; the rest are counted, not printed.
-#[derive(Debug)]
-pub struct RateLimiter {
-    period: Duration,
-    last: HashMap<&'static str, Instant>,
-}
-
-impl RateLimiter {
-    pub fn new(period: Duration) -> Self {
-        RateLimiter {
-            period,
-            last: HashMap::new(),
-        }
-    }
-
-    pub fn allow(&mut self, key: &'static str) -> bool {
-        let now = Instant::now();
-        match self.last.get(key) {
-            Some(t) if now.saturating_duration_since(*t) < self.period => false,
-            _ => {
-                self.last.insert(key, now);
-                true
-            }
+            liveness: [
+                ("lost", c.liveness_lost),
+                ("takeover", c.liveness_takeovers),
+                ("cancelled", c.liveness_cancelled),
+                ("refuted", c.liveness_refuted),
+                ("ignored", c.liveness_ignored),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::health::CheckSpec;
 mod addresses;
 mod announce;
 mod auth;
+mod bfd;
 mod peers;
 mod router;
 mod track;
@@ -57,6 +58,8 @@ pub(super) struct Placed {
     pub name_span: Range<usize>,
     pub vrid_span: Range<usize>,
     pub vip_spans: Vec<(IpAddr, Range<usize>)>,
+    /// `[instance.bfd]`, when written.
+    pub bfd_span: Option<Range<usize>>,
 }
 
 /// The checks an instance may track: validated specs (for default weights) and every name
@@ -83,6 +86,8 @@ impl Validator<'_> {
             }
         }
         self.across_instances(&instances, &placed);
+        let bfd_spans: Vec<_> = placed.iter().map(|p| p.bfd_span.clone()).collect();
+        self.bfd_across(&instances, &bfd_spans);
         instances
     }
 
@@ -103,6 +108,12 @@ impl Validator<'_> {
         let unicast = self.unicast(&inst, &addresses);
         let announce = self.announce(&inst);
         let track: Vec<TrackConfig> = self.track(&inst, router.priority, checks);
+        let master_down = vipd_vrrp::timers::master_down_interval(
+            router.version,
+            router.priority,
+            router.advert_interval,
+        );
+        let bfd = self.bfd(&inst, &unicast.peers, master_down);
         if self.errors.len() > errors_before {
             return None;
         }
@@ -110,6 +121,7 @@ impl Validator<'_> {
             name_span: inst.raw.name.span(),
             vrid_span: router.vrid_span,
             vip_spans: addresses.vip_spans,
+            bfd_span: inst.raw.bfd.as_ref().map(|b| b.span()),
         };
         let config = InstanceConfig {
             name: inst.name,
@@ -134,6 +146,7 @@ impl Validator<'_> {
             announce_refresh: announce.refresh,
             resign_wait: announce.resign_wait,
             track,
+            bfd,
             role_keys: planned.role_keys.clone(),
         };
         Some((config, placed))

@@ -313,6 +313,7 @@ fn name_only(name: S<String>) -> RawInstance {
         check_source: None,
         accept_from: None,
         track: None,
+        bfd: None,
     }
 }
 
@@ -367,6 +368,7 @@ fn merge(role: Planned, user: &S<RawInstance>) -> Planned {
             check_source: u.check_source,
             accept_from: u.accept_from,
             track: u.track.or(r.track),
+            bfd: u.bfd,
         },
         span: user.span(),
         role_keys,
