@@ -12,6 +12,7 @@
 //! Everything here needs root; every namespace is removed when the [`Lab`] is dropped, and
 //! leftovers of killed runs are removed by the next [`Lab::new`].
 
+pub mod bfd_peers;
 pub mod capture;
 pub mod cmd;
 pub mod holders;
