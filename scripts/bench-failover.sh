@@ -6,7 +6,10 @@
 # runs alternating between the daemons. About 6 minutes with the default 5 runs.
 # Memory and CPU are measured by scripts/bench-resources.sh.
 #
-#   scripts/bench-failover.sh [--runs N] [--only keepalived|vipd]
+#   scripts/bench-failover.sh [--bfd] [--runs N] [--only keepalived|vipd]
+#
+# --bfd: the 1 s cut without and with BFD 50 ms x 3 (vipd: BFD drives Master_Down; keepalived:
+# track_bfd), same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

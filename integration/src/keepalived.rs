@@ -40,6 +40,9 @@ pub struct Instance {
     /// Our own address for unicast adverts; with no peers the instance uses multicast.
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
+    /// A `bfd_instance` to this session's peer, tracked with `track_bfd` and this weight
+    /// (keepalived's only use of BFD for VRRP: a priority change, or FAULT with weight 0).
+    pub track_bfd: Option<(crate::bfd_peers::Session, i32)>,
 }
 
 impl Instance {
@@ -64,6 +67,7 @@ impl Instance {
             password: (!v6).then(|| format!("{cluster}_api_vip")),
             unicast_src: Some(src),
             unicast_peers: peers,
+            track_bfd: None,
         }
     }
 }
@@ -132,13 +136,34 @@ fn render_instance(out: &mut String, i: &Instance) -> Result<()> {
         IpAddr::V6(v6) => format!("{v6}/128"),
     };
     let _ = writeln!(out, "    virtual_ipaddress {{\n        {vip}\n    }}");
+    let bfd_name = format!("{}_bfd", i.name);
+    if let Some((_, weight)) = &i.track_bfd {
+        let _ = writeln!(
+            out,
+            "    track_bfd {{\n        {bfd_name} weight {weight}\n    }}"
+        );
+    }
     let _ = writeln!(out, "}}");
+    if let Some((session, _)) = &i.track_bfd {
+        out.push_str(&crate::bfd_peers::keepalived_bfd_instance(
+            &bfd_name, session,
+        ));
+    }
     Ok(())
 }
 
 /// Writes the config into the host's directory and starts keepalived (VRRP subsystem only, in the
 /// foreground, logging to the lab log). Pid files are per host, so several run side by side.
 pub fn start(host: &Host, instances: &[Instance]) -> Result<Proc> {
+    spawn(host, instances, false)
+}
+
+/// As [`start`], with the BFD subsystem too (for instances with `track_bfd`).
+pub fn start_with_bfd(host: &Host, instances: &[Instance]) -> Result<Proc> {
+    spawn(host, instances, true)
+}
+
+fn spawn(host: &Host, instances: &[Instance], bfd: bool) -> Result<Proc> {
     let dir = host.dir()?;
     let conf = dir.join("keepalived.conf");
     fs::write(&conf, render(instances)?).with_context(|| format!("writing {}", conf.display()))?;
@@ -147,23 +172,27 @@ pub fn start(host: &Host, instances: &[Instance]) -> Result<Proc> {
     // A stale pid file from a killed run makes keepalived refuse to start.
     let _ = fs::remove_file(&pid);
     let _ = fs::remove_file(&vrrp_pid);
-    let mut proc = host.spawn(
+    let bfd_pid = s("bfd.pid");
+    let _ = fs::remove_file(&bfd_pid);
+    let mut argv = vec![
         "keepalived",
-        &[
-            "keepalived",
-            "--dont-fork",
-            "--log-console",
-            "--log-detail",
-            "--no-syslog",
-            "--vrrp",
-            "-f",
-            &conf_s,
-            "-p",
-            &pid,
-            "-r",
-            &vrrp_pid,
-        ],
-    )?;
+        "--dont-fork",
+        "--log-console",
+        "--log-detail",
+        "--no-syslog",
+        "-f",
+        &conf_s,
+        "-p",
+        &pid,
+        "-r",
+        &vrrp_pid,
+    ];
+    if bfd {
+        argv.extend(["-b", &bfd_pid]);
+    } else {
+        argv.push("--vrrp");
+    }
+    let mut proc = host.spawn("keepalived", &argv)?;
     // keepalived reports config errors and exits at once; catch that here, not as a missing VIP.
     thread::sleep(Duration::from_millis(150));
     proc.ensure_running()?;

@@ -46,6 +46,7 @@ fn keepalived_instances(lab: &Lab, i: usize) -> Vec<Instance> {
         password: Some("ostest_ingress_vip".into()),
         unicast_src: Some(me),
         unicast_peers: peers,
+        track_bfd: None,
     };
     vec![api, ingress]
 }

@@ -63,6 +63,7 @@ fn keepalived_instance(lab: &Lab, d: Dialect, priority: u8) -> keepalived::Insta
         } else {
             vec![]
         },
+        track_bfd: None,
     }
 }
 

@@ -6,6 +6,11 @@
 //! handover (SIGTERM on the Master) at 1 s. Runs alternate between the daemons so that both see
 //! the same load on the shared machine.
 //!
+//! `--bfd` instead runs the unplanned failover at 1 s adverts twice: as above, and with BFD at
+//! 50 ms x 3 between the nodes (vipd: `[instance.bfd]`, BFD driving Master_Down; keepalived:
+//! a `bfd_instance` to the other node with `track_bfd` weight 10, keepalived's only use of BFD
+//! for VRRP, a priority change; weight 0 would put the Backup in FAULT when the Master dies).
+//!
 //! Three figures per run:
 //! - the client-seen outage: the longest gap between replies to `ping -i 0.01` of the VIP;
 //! - the longest run of consecutive unanswered probes (receive-side scheduling jitter on a
@@ -60,7 +65,13 @@ struct Scenario {
     title: &'static str,
     advert: Duration,
     fault: Fault,
+    /// BFD 50 ms x 3 between the nodes.
+    bfd: bool,
 }
+
+/// BFD's interval and multiplier in the `--bfd` scenario.
+const BFD_INTERVAL: Duration = Duration::from_millis(50);
+const BFD_MULTIPLIER: u8 = 3;
 
 impl Scenario {
     /// What the Backup (P=40) must wait by the protocol before it takes over: Master_Down_Interval
@@ -69,6 +80,11 @@ impl Scenario {
         let adv = self.advert.as_secs_f64() * 1000.0;
         let skew = (256.0 - f64::from(PRIORITIES[1])) * adv / 256.0;
         match self.fault {
+            Fault::LinkCut if self.bfd => {
+                // vipd: BFD's detection time plus Liveness_Skew (crates/vrrp/src/liveness.rs).
+                let detection = BFD_INTERVAL.as_secs_f64() * 1000.0 * f64::from(BFD_MULTIPLIER);
+                detection + (256.0 - f64::from(PRIORITIES[1])) * detection / 256.0
+            }
             Fault::LinkCut => 3.0 * adv + skew,
             Fault::Sigterm => skew,
         }
@@ -77,6 +93,7 @@ impl Scenario {
     /// The target for the client-seen outage.
     fn target(&self) -> String {
         match self.fault {
+            Fault::LinkCut if self.bfd => "<= 300 ms (vipd)".into(),
             Fault::LinkCut => format!(
                 "<= MDI + 30 = {:.1} ms, and <= keepalived",
                 self.protocol_wait_ms() + 30.0
@@ -91,24 +108,56 @@ const SCENARIOS: [Scenario; 3] = [
         title: "unplanned (link cut), 1 s adverts",
         advert: Duration::from_secs(1),
         fault: Fault::LinkCut,
+        bfd: false,
     },
     Scenario {
         title: "unplanned (link cut), 100 ms adverts",
         advert: Duration::from_millis(100),
         fault: Fault::LinkCut,
+        bfd: false,
     },
     Scenario {
         title: "planned (SIGTERM), 1 s adverts",
         advert: Duration::from_secs(1),
         fault: Fault::Sigterm,
+        bfd: false,
     },
 ];
 
+/// `--bfd`: the same cut without and with BFD, in the same run.
+const BFD_SCENARIOS: [Scenario; 2] = [
+    Scenario {
+        title: "unplanned (link cut), 1 s adverts",
+        advert: Duration::from_secs(1),
+        fault: Fault::LinkCut,
+        bfd: false,
+    },
+    Scenario {
+        title: "unplanned (link cut), 1 s adverts, BFD 50 ms x 3 (keepalived: track_bfd)",
+        advert: Duration::from_secs(1),
+        fault: Fault::LinkCut,
+        bfd: true,
+    },
+];
+
+/// The BFD session node `i` runs with the other node.
+fn bfd_session(lab: &Lab, i: usize) -> lab::bfd_peers::Session {
+    lab::bfd_peers::Session {
+        local: lab.node(i).ipv4().into(),
+        peer: lab.node(1 - i).ipv4().into(),
+        interval: BFD_INTERVAL,
+        multiplier: BFD_MULTIPLIER,
+    }
+}
+
 /// Starts vipd as the systemd unit does (`vipd run --config`, default log level), with the config
 /// the lab renders for node `i`.
-fn start_vipd(lab: &Lab, i: usize, advert: Duration) -> Result<Proc> {
-    let vip: IpAddr = VIP.parse()?;
+fn start_vipd(lab: &Lab, i: usize, s: &Scenario) -> Result<Proc> {
+    let (vip, advert): (IpAddr, _) = (VIP.parse()?, s.advert);
     let mut inst = vipd::cluster_instance(lab, i, &PRIORITIES, vip, advert, vipd::Peering::Unicast);
+    if s.bfd {
+        inst.bfd = Some(vipd::Bfd::every(BFD_INTERVAL, BFD_MULTIPLIER));
+    }
     // The dialect keepalived speaks in the same scenario: v2 PASS unicast for whole seconds
     // (OpenShift), v3 unicast below a second (v2 cannot express it).
     if advert.subsec_nanos() == 0 {
@@ -136,12 +185,28 @@ fn spawn_vipd(host: &Host, instances: &[vipd::Instance]) -> Result<Proc> {
     Ok(proc)
 }
 
-fn start(lab: &Lab, daemon: Daemon, advert: Duration) -> Result<Vec<Proc>> {
+fn start(lab: &Lab, daemon: Daemon, s: &Scenario) -> Result<Vec<Proc>> {
     let vip: IpAddr = VIP.parse()?;
     match daemon {
-        Daemon::Keepalived => keepalived::start_cluster(lab, &PRIORITIES, vip, advert),
+        Daemon::Keepalived if s.bfd => (0..PRIORITIES.len())
+            .map(|i| {
+                let me: IpAddr = lab.node(i).ipv4().into();
+                let peer: IpAddr = lab.node(1 - i).ipv4().into();
+                let mut inst = keepalived::Instance::openshift_api(
+                    "ostest",
+                    14,
+                    PRIORITIES[i],
+                    vip,
+                    me,
+                    vec![peer],
+                );
+                inst.track_bfd = Some((bfd_session(lab, i), 10));
+                keepalived::start_with_bfd(lab.node(i), &[inst])
+            })
+            .collect(),
+        Daemon::Keepalived => keepalived::start_cluster(lab, &PRIORITIES, vip, s.advert),
         Daemon::Vipd => (0..PRIORITIES.len())
-            .map(|i| start_vipd(lab, i, advert))
+            .map(|i| start_vipd(lab, i, s))
             .collect(),
     }
 }
@@ -303,7 +368,11 @@ fn now_secs() -> f64 {
 fn run_once(daemon: Daemon, s: &Scenario) -> Result<Run> {
     let vip: IpAddr = VIP.parse()?;
     let lab = Lab::new(PRIORITIES.len())?;
-    let mut procs = start(&lab, daemon, s.advert)?;
+    let mut procs = start(&lab, daemon, s)?;
+    if s.bfd {
+        // The sessions come Up within a few slow-rate (1 s) exchanges.
+        thread::sleep(Duration::from_secs(3));
+    }
     lab.wait_holder_is(vip, 0, s.advert * 4 + Duration::from_secs(4))
         .context("initial election")?;
     // Let the start-up GARP bursts and the Backup settle before measuring.
@@ -382,8 +451,9 @@ impl Results {
     }
 }
 
-fn parse_args() -> std::result::Result<(usize, Vec<Daemon>), String> {
+fn parse_args() -> std::result::Result<(usize, Vec<Daemon>, bool), String> {
     let mut runs = 5;
+    let mut bfd = false;
     let mut daemons = vec![Daemon::Keepalived, Daemon::Vipd];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -401,14 +471,19 @@ fn parse_args() -> std::result::Result<(usize, Vec<Daemon>), String> {
                 Some("vipd") => daemons = vec![Daemon::Vipd],
                 _ => return Err("--only takes keepalived or vipd".into()),
             },
-            _ => return Err("usage: bench-failover [--runs N] [--only keepalived|vipd]".into()),
+            "--bfd" => bfd = true,
+            _ => {
+                return Err(
+                    "usage: bench-failover [--bfd] [--runs N] [--only keepalived|vipd]".into(),
+                )
+            }
         }
     }
-    Ok((runs, daemons))
+    Ok((runs, daemons, bfd))
 }
 
 fn main() -> ExitCode {
-    let (runs, daemons) = match parse_args() {
+    let (runs, daemons, bfd) = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
@@ -416,13 +491,14 @@ fn main() -> ExitCode {
         }
     };
 
+    let scenarios: &[Scenario] = if bfd { &BFD_SCENARIOS } else { &SCENARIOS };
     // results[scenario][daemon]
-    let mut results: Vec<Vec<Results>> = SCENARIOS
+    let mut results: Vec<Vec<Results>> = scenarios
         .iter()
         .map(|_| daemons.iter().map(|_| Results::default()).collect())
         .collect();
     for r in 1..=runs {
-        for (si, s) in SCENARIOS.iter().enumerate() {
+        for (si, s) in scenarios.iter().enumerate() {
             // Alternate which daemon goes first, so neither always runs right after a lab teardown.
             let mut order: Vec<usize> = (0..daemons.len()).collect();
             if r % 2 == 0 {
@@ -469,14 +545,14 @@ fn main() -> ExitCode {
         "\nClient-seen outage in ms: longest gap between replies to `ping -i 0.01` of the VIP (16-18 ms apart in practice); median (min-max) of {runs} runs.\n"
     );
     header("scenario", " target |");
-    for (s, row) in SCENARIOS.iter().zip(&results) {
+    for (s, row) in scenarios.iter().zip(&results) {
         let cells: Vec<String> = row.iter().map(|r| r.cell(|x| Some(x.gap_ms))).collect();
         println!("| {} | {} | {} |", s.title, s.target(), cells.join(" | "));
     }
 
     println!("\nLongest run of consecutive unanswered probes (0 = no probe lost):\n");
     header("scenario", "");
-    for (s, row) in SCENARIOS.iter().zip(&results) {
+    for (s, row) in scenarios.iter().zip(&results) {
         let cells: Vec<String> = row
             .iter()
             .map(|r| r.cell(|x| Some(f64::from(x.lost_in_a_row))))
@@ -488,12 +564,13 @@ fn main() -> ExitCode {
         "\nBackup's takeover in ms, captured on the Backup: the Master's last advert before the cut (SIGTERM: its priority-0 advert) to the Backup's first gratuitous ARP:\n"
     );
     header("scenario", " protocol wait |");
-    for (s, row) in SCENARIOS.iter().zip(&results) {
+    for (s, row) in scenarios.iter().zip(&results) {
         let cells: Vec<String> = row
             .iter()
             .map(|r| r.cell(|x| Some(x.takeover_ms)))
             .collect();
         let wait = match s.fault {
+            Fault::LinkCut if s.bfd => "vipd: BFD detection + Liveness_Skew",
             Fault::LinkCut => "MDI",
             Fault::Sigterm => "Skew_Time",
         };
@@ -507,7 +584,7 @@ fn main() -> ExitCode {
 
     println!("\nCut this long after the advert the Backup heard last (ms; the capture's receive time to the end of `ip link set down`):\n");
     header("scenario", "");
-    for (s, row) in SCENARIOS.iter().zip(&results) {
+    for (s, row) in scenarios.iter().zip(&results) {
         if s.fault != Fault::LinkCut {
             continue;
         }
@@ -516,7 +593,7 @@ fn main() -> ExitCode {
     }
 
     let mut complete = true;
-    for (s, row) in SCENARIOS.iter().zip(&results) {
+    for (s, row) in scenarios.iter().zip(&results) {
         for (d, r) in daemons.iter().zip(row) {
             for e in &r.errors {
                 println!("\nfailed run, {} | {}: {e}", d.name(), s.title);
