@@ -12,42 +12,29 @@
 
 use std::future::Future;
 use std::io;
-use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::sys::socket::{
-    recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
-};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::answer::{
-    answer, header_rcode, is_truncated, question_type, Outcome, Transport, MIN_UDP_SIZE, TYPE_A,
-    TYPE_AAAA, TYPE_PTR,
+    header_rcode, is_truncated, question_type, Transport, MIN_UDP_SIZE, TYPE_A, TYPE_AAAA, TYPE_PTR,
 };
 use crate::zone::ZoneHandle;
 
 mod tcp;
-
-/// Largest UDP query read; anything longer is cut by the kernel and answered FORMERR. Queries are
-/// a header, one name and an OPT with perhaps a cookie or padding: far below this.
-const UDP_QUERY_BUFFER: usize = 2048;
+mod udp;
 
 /// Largest UDP response written locally: `max_udp_size` above it is capped here. 4096 is the
 /// largest EDNS size RFC 6891 section 6.2.5 suggests; the default is 512.
 pub const UDP_RESPONSE_BUFFER: usize = 4096;
-
-/// Datagrams read per recvmmsg and answered per sendmmsg.
-const UDP_BATCH: usize = 32;
 
 /// How often a blocked UDP worker wakes to notice shutdown.
 const UDP_STOP_POLL: Duration = Duration::from_millis(100);
@@ -495,12 +482,16 @@ impl DnsServer {
 
         let mut udp_threads = Vec::new();
         for (index, socket) in udp_sockets.into_iter().enumerate() {
-            let shared = Arc::clone(&shared);
-            let counters = Arc::clone(&counters);
-            let runtime = runtime.clone();
+            let worker = udp::Worker {
+                socket: Arc::new(socket),
+                shared: Arc::clone(&shared),
+                all_counters: Arc::clone(&counters),
+                index,
+                runtime: runtime.clone(),
+            };
             let thread = std::thread::Builder::new()
                 .name(format!("dns-udp-{index}"))
-                .spawn(move || udp_worker(Arc::new(socket), &shared, &counters, index, &runtime))
+                .spawn(move || udp::udp_worker(worker))
                 .map_err(ServerError::Thread)?;
             udp_threads.push(thread);
         }
@@ -585,175 +576,6 @@ fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
         addr,
         source,
     })
-}
-
-/// One UDP socket's loop: up to [`UDP_BATCH`] datagrams per recvmmsg (MSG_WAITFORONE: returns as
-/// soon as one is there), local answers written into per-slot buffers and sent with one sendmmsg.
-/// Nothing is allocated for local answers; forwarded queries are copied and spawned.
-fn udp_worker<F: ForwardQuery>(
-    socket: Arc<UdpSocket>,
-    shared: &Arc<Shared<F>>,
-    all_counters: &Arc<Vec<Counters>>,
-    index: usize,
-    runtime: &tokio::runtime::Handle,
-) {
-    let counters = &all_counters[index];
-    let fd = socket.as_raw_fd();
-    let mut queries = Box::new([[0u8; UDP_QUERY_BUFFER]; UDP_BATCH]);
-    let mut outs = Box::new([[0u8; UDP_RESPONSE_BUFFER]; UDP_BATCH]);
-    let mut rx_headers = MultiHeaders::<SockaddrStorage>::preallocate(UDP_BATCH, None);
-    let mut tx_headers = MultiHeaders::<SockaddrStorage>::preallocate(UDP_BATCH, None);
-    let mut received = [(0usize, None::<SockaddrStorage>); UDP_BATCH];
-    let mut reply_lens = [0usize; UDP_BATCH];
-    let mut reply_peers = [None::<SockaddrStorage>; UDP_BATCH];
-    while !shared.stop.load(Ordering::Relaxed) {
-        let mut count = 0;
-        {
-            let mut iovs = queries.each_mut().map(|query| [IoSliceMut::new(query)]);
-            match recvmmsg(
-                fd,
-                &mut rx_headers,
-                iovs.iter_mut(),
-                MsgFlags::MSG_WAITFORONE,
-                None,
-            ) {
-                Ok(results) => {
-                    for (slot, result) in received.iter_mut().zip(results) {
-                        *slot = (result.bytes, result.address);
-                        count += 1;
-                    }
-                }
-                // The read timeout (shutdown polling), signals, and ICMP errors for earlier
-                // replies surfacing on the socket: nothing to do but read again.
-                Err(Errno::EAGAIN | Errno::EINTR | Errno::ECONNREFUSED) => continue,
-                Err(err) => {
-                    warn!(worker = index, error = %err, "DNS UDP receive failed; retrying in 10 ms");
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-            }
-        }
-        let zone = shared.zone.load();
-        let mut replies = 0;
-        for (slot, &(len, peer)) in received[..count].iter().enumerate() {
-            let Some(peer_addr) = peer.as_ref().and_then(socket_addr) else {
-                bump(&counters.dropped_malformed);
-                continue;
-            };
-            if !shared.allowed(peer_addr.ip()) {
-                bump(&counters.dropped_not_allowed);
-                continue;
-            }
-            let query = &queries[slot][..len.min(UDP_QUERY_BUFFER)];
-            let out = &mut outs[replies][..usize::from(shared.max_udp_size)];
-            match answer(&zone, query, out, Transport::Udp, shared.max_udp_size) {
-                Outcome::Respond(n) => {
-                    counters.query(query);
-                    bump(&counters.local);
-                    counters.response(&out[..n]);
-                    if is_badvers(&out[..n]) {
-                        bump(&counters.badvers);
-                    }
-                    reply_lens[replies] = n;
-                    reply_peers[replies] = peer;
-                    replies += 1;
-                }
-                Outcome::Forward { max_response } => {
-                    counters.query(query);
-                    // A cached answer goes out with this batch, from this thread.
-                    if let Some(response) =
-                        shared.forwarder.cached(query, Transport::Udp, max_response)
-                    {
-                        bump(&counters.forwarded);
-                        counters.response(&response);
-                        if let Some(out) = outs[replies].get_mut(..response.len()) {
-                            out.copy_from_slice(&response);
-                            reply_lens[replies] = response.len();
-                            reply_peers[replies] = peer;
-                            replies += 1;
-                        } else if let Err(err) = socket.send_to(&response, peer_addr) {
-                            debug!(peer = %peer_addr, error = %err, "DNS UDP send of a cached forwarded answer failed");
-                        }
-                        continue;
-                    }
-                    let Some(slot) = shared.forward_slot() else {
-                        bump(&counters.dropped_overload);
-                        continue;
-                    };
-                    bump(&counters.forwarded);
-                    let query = query.to_vec();
-                    let socket = Arc::clone(&socket);
-                    let forwarder = Arc::clone(&shared.forwarder);
-                    let all_counters = Arc::clone(all_counters);
-                    runtime.spawn(async move {
-                        let response = forwarder
-                            .forward_query(&query, Transport::Udp, max_response)
-                            .await;
-                        all_counters[index].response(&response);
-                        if let Err(err) = socket.send_to(&response, peer_addr) {
-                            debug!(peer = %peer_addr, error = %err, "DNS UDP send of a forwarded answer failed");
-                        }
-                        drop(slot);
-                    });
-                }
-                Outcome::Drop => bump(&counters.dropped_malformed),
-            }
-        }
-        drop(zone);
-        send_replies(
-            fd,
-            &mut tx_headers,
-            &outs[..replies],
-            &reply_lens,
-            &reply_peers,
-            index,
-        );
-    }
-}
-
-/// Sends `outs[i][..lens[i]]` to `peers[i]` with as few sendmmsg calls as possible; a message
-/// that fails (a peer's ICMP error, a full buffer) is skipped, not retried.
-fn send_replies(
-    fd: std::os::fd::RawFd,
-    headers: &mut MultiHeaders<SockaddrStorage>,
-    outs: &[[u8; UDP_RESPONSE_BUFFER]],
-    lens: &[usize; UDP_BATCH],
-    peers: &[Option<SockaddrStorage>; UDP_BATCH],
-    worker: usize,
-) {
-    let mut next = 0;
-    while next < outs.len() {
-        let iovs: [[IoSlice; 1]; UDP_BATCH] = std::array::from_fn(|i| match outs.get(i) {
-            Some(out) => [IoSlice::new(&out[..lens[i]])],
-            None => [IoSlice::new(&[])],
-        });
-        let no_cmsgs: [ControlMessage; 0] = [];
-        let sent = sendmmsg(
-            fd,
-            headers,
-            iovs[next..outs.len()].iter(),
-            &peers[next..outs.len()],
-            no_cmsgs,
-            MsgFlags::empty(),
-        )
-        .map(|results| results.count());
-        match sent {
-            Ok(0) | Err(_) => {
-                if let Err(err) = sent {
-                    debug!(worker, error = %err, "DNS UDP send failed; skipping one reply");
-                }
-                next += 1;
-            }
-            Ok(sent) => next += sent,
-        }
-    }
-}
-
-fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Some(SocketAddr::from(*v4));
-    }
-    addr.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
 }
 
 fn is_badvers(response: &[u8]) -> bool {

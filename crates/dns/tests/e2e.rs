@@ -272,6 +272,52 @@ fn dig_answer_over_the_advertised_size_is_truncated_then_retried_over_tcp() {
     assert_has(&retried, "ANSWER: 40");
 }
 
+/// Sends `query` from a socket bound to `from` and returns the reply, if one comes within 2 s.
+fn udp_exchange(from: &str, to: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind(from).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    socket.send_to(query, to).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, peer) = socket.recv_from(&mut buf).ok()?;
+    assert_eq!(peer, to);
+    Some(buf[..n].to_vec())
+}
+
+#[test]
+fn ipv4_and_ipv6_clients_inside_the_allow_list_get_local_and_forwarded_answers() {
+    // The source address the UDP worker reads from the kernel, for both families: it decides
+    // the allow-list and where local and forwarded answers go.
+    let server = TestServer::start(zone(), |config| {
+        config.listen = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+        config.allow = vec![
+            "127.0.0.0/8".parse::<ClientNet>().unwrap(),
+            "::1/128".parse::<ClientNet>().unwrap(),
+        ];
+    });
+    let handle = server.handle.as_ref().unwrap();
+    let (v4, v6) = (handle.local_addrs()[0], handle.local_addrs()[1]);
+    assert!(v6.is_ipv6());
+    for (from, to) in [("127.0.0.1:0", v4), ("[::1]:0", v6)] {
+        let local = udp_exchange(from, to, &Query::new(&api(), 1).bytes()).unwrap();
+        let local = Message::from_vec(&local).unwrap();
+        assert_eq!(local.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(local.answers.len(), 1, "{to}");
+        let forwarded = Query::new("www.example.org.", 1).bytes();
+        let forwarded = Message::from_vec(&udp_exchange(from, to, &forwarded).unwrap()).unwrap();
+        assert_eq!(
+            forwarded.metadata.response_code,
+            ResponseCode::NXDomain,
+            "{to}"
+        );
+    }
+    let metrics = handle.metrics();
+    assert_eq!(metrics.answered_locally, 2);
+    assert_eq!(metrics.forwarded, 2);
+    assert_eq!(metrics.dropped_not_allowed, 0);
+}
+
 #[test]
 fn clients_outside_the_allow_list_get_no_reply() {
     let server = TestServer::start(zone(), |config| {
