@@ -11,6 +11,11 @@
 //! `--growth` instead runs 1, 10 and 50 instances at 100 ms adverts (v3), memory and CPU of
 //! each, and prints what one more instance costs: the growth per instance should be linear.
 //!
+//! `--bfd` instead runs OpenShift's two instances at 1 s adverts without BFD, with BFD at
+//! 50 ms x 3 and at 10 ms x 3 to the other node (vipd: `[instance.bfd]` on both instances, one
+//! shared session; keepalived: one `bfd_instance` tracked by the first instance, its BFD child
+//! process counted with the others): what a BFD session costs in CPU.
+//!
 //! The keepalived lab and the vipd lab of a scenario run at the same time, so both daemons see
 //! the same load from the rest of the (shared) machine. CPU is the scheduler's run time of every
 //! thread of every process of the daemon (`/proc/PID/task/*/schedstat`; utime + stime only where
@@ -84,6 +89,8 @@ struct Scenario {
     instances: usize,
     advert: Duration,
     memory: bool,
+    /// BFD to the other node at this interval, multiplier 3.
+    bfd: Option<Duration>,
 }
 
 impl Scenario {
@@ -93,7 +100,35 @@ impl Scenario {
             instances,
             advert,
             memory,
+            bfd: None,
         }
+    }
+}
+
+/// `--bfd`: two instances at 1 s adverts, without BFD and with it at 50 ms and 10 ms.
+fn bfd_scenarios() -> Vec<Scenario> {
+    [None, Some(50), Some(10)]
+        .into_iter()
+        .map(|ms| {
+            let title = match ms {
+                None => "two instances, 1 s adverts, no BFD".to_string(),
+                Some(ms) => format!("two instances, 1 s adverts, BFD {ms} ms x 3"),
+            };
+            Scenario {
+                bfd: ms.map(Duration::from_millis),
+                ..Scenario::new(&title, 2, Duration::from_secs(1), true)
+            }
+        })
+        .collect()
+}
+
+/// The BFD session node `node` runs with the other node of the 2-node lab.
+fn bfd_session(lab: &Lab, node: usize, interval: Duration) -> lab::bfd_peers::Session {
+    lab::bfd_peers::Session {
+        local: lab.node(node).ipv4().into(),
+        peer: lab.node(1 - node).ipv4().into(),
+        interval,
+        multiplier: 3,
     }
 }
 
@@ -165,6 +200,9 @@ fn start_keepalived(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Re
             i.version = keepalived::Version::V3;
             i.password = None;
         }
+        if let (Some(interval), true) = (s.bfd, configs.is_empty()) {
+            i.track_bfd = Some((bfd_session(lab, node, interval), 10));
+        }
         configs.push(i);
     }
     let dir = host.dir()?;
@@ -172,13 +210,14 @@ fn start_keepalived(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Re
     fs::write(&conf, keepalived::render(&configs)?)
         .with_context(|| format!("writing {}", conf.display()))?;
     let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
-    let (conf, pid, vrrp_pid, check_pid) = (
+    let (conf, pid, vrrp_pid, check_pid, bfd_pid) = (
         path("keepalived.conf"),
         path("keepalived.pid"),
         path("vrrp.pid"),
         path("checkers.pid"),
+        path("bfd.pid"),
     );
-    for stale in [&pid, &vrrp_pid, &check_pid] {
+    for stale in [&pid, &vrrp_pid, &check_pid, &bfd_pid] {
         // A pid file left by a killed run makes keepalived refuse to start.
         let _ = fs::remove_file(stale);
     }
@@ -195,6 +234,8 @@ fn start_keepalived(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Re
         &vrrp_pid,
         "-c",
         &check_pid,
+        "-b",
+        &bfd_pid,
     ];
     let mut proc = host.spawn("keepalived", &wrapped(wrap, &argv))?;
     thread::sleep(start_grace(wrap));
@@ -220,6 +261,7 @@ fn start_vipd(lab: &Lab, node: usize, s: &Scenario, wrap: &[String]) -> Result<P
             i.version = 2;
             i.password = Some(format!("ostest_{name}_vip"));
         }
+        i.bfd = s.bfd.map(|interval| vipd::Bfd::every(interval, 3));
         configs.push(i);
     }
     let bin = vipd::binary()?;
@@ -900,14 +942,16 @@ struct Args {
     daemons: Vec<Daemon>,
     instructions: bool,
     growth: bool,
+    bfd: bool,
 }
 
 const USAGE: &str =
-    "usage: bench-resources [--instructions | --growth] [--rounds N] [--seconds S] [--only keepalived|vipd]";
+    "usage: bench-resources [--instructions | --growth | --bfd] [--rounds N] [--seconds S] [--only keepalived|vipd]";
 
 fn parse_args() -> std::result::Result<Args, String> {
     let mut instructions = false;
     let mut growth = false;
+    let mut bfd = false;
     let mut rounds = 3;
     let mut window = Duration::from_secs(30);
     let mut daemons = vec![Daemon::Keepalived, Daemon::Vipd];
@@ -930,12 +974,13 @@ fn parse_args() -> std::result::Result<Args, String> {
             },
             "--instructions" => instructions = true,
             "--growth" => growth = true,
+            "--bfd" => bfd = true,
             _ => return Err(USAGE.into()),
         }
     }
-    if instructions && growth {
+    if [instructions, growth, bfd].iter().filter(|b| **b).count() > 1 {
         return Err(format!(
-            "--instructions and --growth are two benchmarks: pick one\n{USAGE}"
+            "--instructions, --growth and --bfd are separate benchmarks: pick one\n{USAGE}"
         ));
     }
     Ok(Args {
@@ -944,6 +989,7 @@ fn parse_args() -> std::result::Result<Args, String> {
         daemons,
         instructions,
         growth,
+        bfd,
     })
 }
 
@@ -954,6 +1000,7 @@ fn main() -> ExitCode {
         daemons,
         instructions,
         growth,
+        bfd,
     } = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -974,6 +1021,8 @@ fn main() -> ExitCode {
 
     let scenarios = if growth {
         growth_scenarios()
+    } else if bfd {
+        bfd_scenarios()
     } else {
         default_scenarios()
     };
