@@ -90,6 +90,18 @@ struct Edns {
     dnssec_ok: bool,
 }
 
+impl Question {
+    const EMPTY: Question = Question {
+        lower: [0; MAX_NAME_WIRE_LEN],
+        lower_len: 0,
+        starts: [0; 128],
+        labels: 0,
+        qtype: 0,
+        qclass: 0,
+        end: 0,
+    };
+}
+
 /// Why a query could not be parsed; all map to FORMERR.
 struct Malformed;
 
@@ -114,13 +126,14 @@ pub fn answer(
         return Outcome::Drop;
     }
     let qdcount = read_u16(query, 4);
+    let mut question = Question::EMPTY;
     let parsed = if qdcount == 1 {
-        parse(query).ok()
+        parse(query, &mut question).ok()
     } else {
         None
     };
     let opcode = (flags & OPCODE_MASK) >> 11;
-    let Some((question, edns)) = parsed else {
+    let Some(edns) = parsed else {
         let rcode = if opcode != 0 {
             RCODE_NOTIMP
         } else {
@@ -168,27 +181,16 @@ pub fn answer(
     }
 }
 
-/// Parses the question and the OPT record, skipping any answer/authority records a client put in.
-fn parse(query: &[u8]) -> Result<(Question, Option<Edns>), Malformed> {
-    let mut question = Question {
-        lower: [0; MAX_NAME_WIRE_LEN],
-        lower_len: 0,
-        starts: [0; 128],
-        labels: 0,
-        qtype: 0,
-        qclass: 0,
-        end: 0,
-    };
+/// Parses the question into `question` (written in place: the struct is ~400 bytes, and
+/// returning it by value cost a copy per query) and the OPT record, skipping any
+/// answer/authority records a client put in.
+fn parse(query: &[u8], question: &mut Question) -> Result<Option<Edns>, Malformed> {
+    // Walk the labels for their offsets, then copy the whole name and fold its case at once:
+    // length bytes are at most 63, below b'A', so folding leaves them alone.
     let mut pos = HEADER_LEN;
     loop {
         let len = usize::from(*query.get(pos).ok_or(Malformed)?);
         if len == 0 {
-            if question.lower_len >= MAX_NAME_WIRE_LEN {
-                return Err(Malformed);
-            }
-            question.lower[question.lower_len] = 0;
-            question.lower_len += 1;
-            pos += 1;
             break;
         }
         // Compression pointers (0xC0) and the reserved label types (0x40, 0x80): the question is
@@ -196,21 +198,22 @@ fn parse(query: &[u8]) -> Result<(Question, Option<Edns>), Malformed> {
         if len > 63 {
             return Err(Malformed);
         }
-        let at = question.lower_len;
+        let at = pos - HEADER_LEN;
         // Room for this label plus the root label (RFC 1035 section 2.3.4: 255 bytes in all).
         if at + 1 + len + 1 > MAX_NAME_WIRE_LEN {
             return Err(Malformed);
         }
-        let label = query.get(pos + 1..pos + 1 + len).ok_or(Malformed)?;
         question.starts[question.labels] = at as u8;
         question.labels += 1;
-        question.lower[at] = len as u8;
-        for (dst, src) in question.lower[at + 1..at + 1 + len].iter_mut().zip(label) {
-            *dst = src.to_ascii_lowercase();
-        }
-        question.lower_len = at + 1 + len;
         pos += 1 + len;
     }
+    // `pos` is the root label, read above: the name is all there.
+    pos += 1;
+    let name = query.get(HEADER_LEN..pos).ok_or(Malformed)?;
+    let lower = question.lower.get_mut(..name.len()).ok_or(Malformed)?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    question.lower_len = name.len();
     let fixed = query.get(pos..pos + 4).ok_or(Malformed)?;
     question.qtype = read_u16(fixed, 0);
     question.qclass = read_u16(fixed, 2);
@@ -256,7 +259,7 @@ fn parse(query: &[u8]) -> Result<(Question, Option<Edns>), Malformed> {
     if pos > query.len() {
         return Err(Malformed);
     }
-    Ok((question, edns))
+    Ok(edns)
 }
 
 /// Steps over a possibly compressed name in a record we do not read.
