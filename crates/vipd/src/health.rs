@@ -13,6 +13,7 @@
 //! - [`priority`]: the pure weight arithmetic ([`effective_priority`]).
 
 pub mod config;
+mod config_error;
 mod http;
 pub mod monitor;
 pub mod openshift;
@@ -23,7 +24,8 @@ pub mod state;
 mod tcp;
 
 pub use config::{
-    validate_checks, CheckConfig, CheckSpec, HttpTarget, Probe, ProbeConfig, Scheme, TcpTarget,
+    validate_checks, CheckConfig, CheckError, CheckSpec, HttpTarget, Probe, ProbeConfig,
+    ProbeConfigError, Scheme, TcpTarget,
 };
 pub use monitor::{CheckReport, HealthMonitor, HealthSnapshot};
 pub use openshift::openshift_master_checks;

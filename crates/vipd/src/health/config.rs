@@ -26,12 +26,20 @@
 //! `weight = 0` (a bad check puts the tracking instance in FAULT), `timeout = interval`. The
 //! interval defaults to 2 s, the value every OpenShift master check except the ingress ones uses
 //! (keepalived's own default is 1 s).
+//!
+//! Validation runs in steps (name, probe, timing, counts) and refuses with a typed
+//! [`CheckError`]; durations use the configuration's one syntax
+//! ([`parse_duration`](crate::config::parse_duration)), with zero refused for `interval` and
+//! `timeout` (a probe must be given time to run).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+pub use super::config_error::{CheckError, Expected, ProbeConfigError, Problem, TargetError};
+use crate::config::parse_duration;
 
 /// Probe interval when `interval` is not set.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
@@ -173,109 +181,25 @@ pub struct TcpTarget {
     pub port: u16,
 }
 
+/// Interval and timeout of a check, defaults applied.
+struct Timing {
+    interval: Duration,
+    timeout: Duration,
+}
+
 impl CheckConfig {
-    /// Checks every key and applies the defaults. The error names the check and the key at fault
-    /// and says what would be accepted.
+    /// Checks every key and applies the defaults; the error names the check and the key at
+    /// fault and says what would be accepted. [`to_spec`](Self::to_spec) with the message only.
     pub fn validate(&self) -> Result<CheckSpec, String> {
+        self.to_spec().map_err(|e| e.to_string())
+    }
+
+    /// Checks every key and applies the defaults, in steps: name, probe, timing, counts.
+    pub fn to_spec(&self) -> Result<CheckSpec, CheckError> {
         validate_name(&self.name)?;
-        let at = |key: &str, msg: String| format!("[[check]] \"{}\": {key}: {msg}", self.name);
-
-        let single = ProbeConfig {
-            http: self.http.clone(),
-            tcp: self.tcp.clone(),
-            file: self.file.clone(),
-            exec: self.exec.clone(),
-            insecure: self.insecure,
-        };
-        let composite = [
-            ("all_of", self.all_of.as_ref()),
-            ("any_of", self.any_of.as_ref()),
-        ];
-        let set: Vec<&str> = single
-            .keys_set()
-            .into_iter()
-            .chain(
-                composite
-                    .iter()
-                    .filter(|(_, v)| v.is_some())
-                    .map(|(k, _)| *k),
-            )
-            .collect();
-        let probe = match set.as_slice() {
-            [] => {
-                return Err(at(
-                    "probe",
-                    "missing; set exactly one of http, tcp, file, exec, all_of, any_of".into(),
-                ))
-            }
-            ["all_of"] | ["any_of"] => {
-                if self.insecure.is_some() {
-                    return Err(at(
-                        "insecure",
-                        "set it inside the all_of / any_of probe table it applies to".into(),
-                    ));
-                }
-                let key = set[0];
-                let list = composite
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .and_then(|(_, v)| *v)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                if list.is_empty() {
-                    return Err(at(key, "empty; list at least one probe table".into()));
-                }
-                let mut probes = Vec::with_capacity(list.len());
-                for (i, p) in list.iter().enumerate() {
-                    probes.push(p.validate().map_err(|e| at(&format!("{key}[{i}]"), e))?);
-                }
-                if key == "all_of" {
-                    Probe::AllOf(probes)
-                } else {
-                    Probe::AnyOf(probes)
-                }
-            }
-            [_] => single.validate().map_err(|e| at("probe", e))?,
-            many => {
-                return Err(at(
-                    "probe",
-                    format!(
-                        "{} are all set; a check has exactly one probe (use all_of / any_of to combine)",
-                        many.join(", ")
-                    ),
-                ))
-            }
-        };
-
-        let interval = match &self.interval {
-            None => DEFAULT_INTERVAL,
-            Some(s) => parse_duration(s).map_err(|e| at("interval", e))?,
-        };
-        let timeout = match &self.timeout {
-            None => interval,
-            Some(s) => parse_duration(s).map_err(|e| at("timeout", e))?,
-        };
-        let rise = self.rise.unwrap_or(DEFAULT_RISE);
-        if rise == 0 {
-            return Err(at(
-                "rise",
-                "0; expected 1 or more consecutive successes".into(),
-            ));
-        }
-        let fall = self.fall.unwrap_or(DEFAULT_FALL);
-        if fall == 0 {
-            return Err(at(
-                "fall",
-                "0; expected 1 or more consecutive failures".into(),
-            ));
-        }
-        let weight = self.weight.unwrap_or(DEFAULT_WEIGHT);
-        if !(-MAX_WEIGHT..=MAX_WEIGHT).contains(&weight) {
-            return Err(at(
-                "weight",
-                format!("{weight} is out of range; expected -{MAX_WEIGHT}..={MAX_WEIGHT}"),
-            ));
-        }
+        let probe = self.probe()?;
+        let Timing { interval, timeout } = self.timing()?;
+        let (rise, fall, weight) = self.counts()?;
         Ok(CheckSpec {
             name: self.name.clone(),
             probe,
@@ -286,18 +210,123 @@ impl CheckConfig {
             weight,
         })
     }
+
+    /// An error about `key` of this check, located at the table.
+    fn at(&self, key: &str, problem: impl Into<Problem>) -> CheckError {
+        CheckError::Key {
+            check: self.name.clone(),
+            key: key.to_owned(),
+            problem: Box::new(problem.into()),
+            span: None,
+        }
+    }
+
+    /// The one probe: the check's own probe keys, or `all_of` / `any_of`.
+    fn probe(&self) -> Result<Probe, CheckError> {
+        let single = ProbeConfig {
+            http: self.http.clone(),
+            tcp: self.tcp.clone(),
+            file: self.file.clone(),
+            exec: self.exec.clone(),
+            insecure: self.insecure,
+        };
+        let composite = [
+            ("all_of", self.all_of.as_deref()),
+            ("any_of", self.any_of.as_deref()),
+        ];
+        let set: Vec<&'static str> = single
+            .keys_set()
+            .into_iter()
+            .chain(
+                composite
+                    .iter()
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(k, _)| *k),
+            )
+            .collect();
+        match set.as_slice() {
+            [] => Err(self.at("probe", Problem::NoProbe)),
+            [key @ ("all_of" | "any_of")] => {
+                let list = composite
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .and_then(|(_, v)| *v)
+                    .unwrap_or_default();
+                self.composite(key, list)
+            }
+            [_] => single.validate().map_err(|e| self.at("probe", e)),
+            many => Err(self.at("probe", Problem::ManyProbes(many.to_vec()))),
+        }
+    }
+
+    /// `all_of` / `any_of` (`key`): a non-empty list of valid probe tables.
+    fn composite(&self, key: &str, list: &[ProbeConfig]) -> Result<Probe, CheckError> {
+        if self.insecure.is_some() {
+            return Err(self.at("insecure", Problem::InsecureOnComposite));
+        }
+        if list.is_empty() {
+            return Err(self.at(key, Problem::EmptyComposite));
+        }
+        let probes = list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.validate().map_err(|e| self.at(&format!("{key}[{i}]"), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(if key == "all_of" {
+            Probe::AllOf(probes)
+        } else {
+            Probe::AnyOf(probes)
+        })
+    }
+
+    /// `interval` and `timeout` (default: the interval).
+    fn timing(&self) -> Result<Timing, CheckError> {
+        let interval = self
+            .period("interval", self.interval.as_deref())?
+            .unwrap_or(DEFAULT_INTERVAL);
+        let timeout = self
+            .period("timeout", self.timeout.as_deref())?
+            .unwrap_or(interval);
+        Ok(Timing { interval, timeout })
+    }
+
+    /// A probe period (`interval`, `timeout`): the configuration's duration syntax, not zero.
+    fn period(&self, key: &str, text: Option<&str>) -> Result<Option<Duration>, CheckError> {
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        match parse_duration(text) {
+            Err(why) => Err(self.at(key, Problem::Duration(why))),
+            Ok(d) if d.is_zero() => Err(self.at(key, Problem::ZeroDuration(text.to_owned()))),
+            Ok(d) => Ok(Some(d)),
+        }
+    }
+
+    /// `rise`, `fall` (at least 1) and `weight` (keepalived's range).
+    fn counts(&self) -> Result<(u32, u32, i32), CheckError> {
+        let rise = self.rise.unwrap_or(DEFAULT_RISE);
+        if rise == 0 {
+            return Err(self.at("rise", Problem::ZeroRise));
+        }
+        let fall = self.fall.unwrap_or(DEFAULT_FALL);
+        if fall == 0 {
+            return Err(self.at("fall", Problem::ZeroFall));
+        }
+        let weight = self.weight.unwrap_or(DEFAULT_WEIGHT);
+        if !(-MAX_WEIGHT..=MAX_WEIGHT).contains(&weight) {
+            return Err(self.at("weight", Problem::Weight(weight)));
+        }
+        Ok((rise, fall, weight))
+    }
 }
 
 /// Validates a whole `[[check]]` list: each check, plus unique names.
-pub fn validate_checks(checks: &[CheckConfig]) -> Result<Vec<CheckSpec>, String> {
+pub fn validate_checks(checks: &[CheckConfig]) -> Result<Vec<CheckSpec>, CheckError> {
     let mut specs: Vec<CheckSpec> = Vec::with_capacity(checks.len());
     for c in checks {
-        let spec = c.validate()?;
+        let spec = c.to_spec()?;
         if specs.iter().any(|s| s.name == spec.name) {
-            return Err(format!(
-                "[[check]] \"{}\": name: defined twice; check names must be unique",
-                spec.name
-            ));
+            return Err(c.at("name", Problem::Duplicate));
         }
         specs.push(spec);
     }
@@ -322,71 +351,58 @@ impl ProbeConfig {
         keys
     }
 
-    /// Validates a single (non-composite) probe. Messages start with the key at fault.
-    pub fn validate(&self) -> Result<Probe, String> {
-        let keys = self.keys_set();
-        if keys.len() != 1 {
-            return Err(format!(
-                "{}; set exactly one of http, tcp, file, exec",
-                if keys.is_empty() {
-                    "no probe key set".to_string()
-                } else {
-                    format!("{} are all set", keys.join(", "))
-                }
-            ));
+    /// Validates a single (non-composite) probe.
+    pub fn validate(&self) -> Result<Probe, ProbeConfigError> {
+        match self.keys_set().as_slice() {
+            [_] => {}
+            [] => return Err(ProbeConfigError::NoKey),
+            many => return Err(ProbeConfigError::ManyKeys(many.to_vec())),
         }
         if self.insecure.is_some() && self.http.is_none() {
-            return Err("insecure: only applies to an https:// probe".into());
+            return Err(ProbeConfigError::InsecureWithoutHttp);
         }
         if let Some(url) = &self.http {
-            let target = parse_http_url(url, self.insecure.unwrap_or(false))
-                .map_err(|e| format!("http = {url:?}: {e}"))?;
+            let target =
+                parse_http_url(url, self.insecure.unwrap_or(false)).map_err(|problem| {
+                    ProbeConfigError::Http {
+                        url: url.clone(),
+                        problem,
+                    }
+                })?;
             return Ok(Probe::Http(target));
         }
         if let Some(addr) = &self.tcp {
             let (host, port) =
-                parse_host_port(addr, None).map_err(|e| format!("tcp = {addr:?}: {e}"))?;
+                parse_host_port(addr, None).map_err(|problem| ProbeConfigError::Tcp {
+                    addr: addr.clone(),
+                    problem,
+                })?;
             return Ok(Probe::Tcp(TcpTarget { host, port }));
         }
         if let Some(path) = &self.file {
-            // The daemon's working directory is not something an operator controls.
             if !path.is_absolute() {
-                return Err(format!(
-                    "file = {path:?}: relative path; expected an absolute path"
-                ));
+                return Err(ProbeConfigError::RelativeFile(path.clone()));
             }
             return Ok(Probe::File(path.clone()));
         }
         let argv = self.exec.clone().unwrap_or_default();
         match argv.first() {
-            None => Err("exec = []: empty; expected [\"/absolute/program\", \"arg\", ...]".into()),
-            // No PATH lookup: what runs must not depend on the environment vipd was started in.
-            Some(prog) if !prog.starts_with('/') => Err(format!(
-                "exec = {argv:?}: program {prog:?} is not an absolute path; write e.g. \"/usr/bin/{prog}\""
-            )),
+            None => Err(ProbeConfigError::EmptyExec),
+            Some(prog) if !prog.starts_with('/') => Err(ProbeConfigError::RelativeProgram {
+                program: prog.clone(),
+                argv,
+            }),
             Some(_) => Ok(Probe::Exec(argv)),
         }
     }
 }
 
-fn validate_name(name: &str) -> Result<(), String> {
+fn validate_name(name: &str) -> Result<(), CheckError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(ok_char) {
-        return Err(format!(
-            "[[check]] name = {name:?}: expected 1..={MAX_NAME_LEN} letters, digits, '_', '-' or '.'"
-        ));
+        return Err(CheckError::Name(name.to_owned()));
     }
     Ok(())
-}
-
-/// Parses a check duration with the configuration's one duration syntax (`"2s"`, `"500ms"`,
-/// `"1.5s"`); zero is rejected because a check must take time to run.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = crate::config::duration::parse_duration(s)?;
-    if d.is_zero() {
-        return Err(format!("{s:?}: must be greater than zero"));
-    }
-    Ok(d)
 }
 
 /// True for `localhost`, `*.localhost` (RFC 6761 section 6.3) and loopback IP literals: the hosts
@@ -400,23 +416,22 @@ pub fn is_loopback_host(host: &str) -> bool {
     host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn parse_http_url(url: &str, insecure: bool) -> Result<HttpTarget, String> {
+fn parse_http_url(url: &str, insecure: bool) -> Result<HttpTarget, TargetError> {
     let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
         (Scheme::Http, r)
     } else if let Some(r) = url.strip_prefix("https://") {
         (Scheme::Https, r)
     } else {
-        return Err("expected a URL starting with http:// or https://".into());
+        return Err(TargetError::NotHttpUrl);
     };
-    // Anything below would end up verbatim in the request line or Host header.
     if url
         .chars()
         .any(|c| c.is_ascii_whitespace() || c.is_control())
     {
-        return Err("contains whitespace or control characters".into());
+        return Err(TargetError::Whitespace);
     }
     if url.contains('#') {
-        return Err("fragment (#...) not allowed; it is never sent to the server".into());
+        return Err(TargetError::Fragment);
     }
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
@@ -424,7 +439,7 @@ fn parse_http_url(url: &str, insecure: bool) -> Result<HttpTarget, String> {
         None => (rest, "/".to_string()),
     };
     if authority.contains('@') {
-        return Err("user information (user@host) is not supported".into());
+        return Err(TargetError::UserInfo);
     }
     let default_port = match scheme {
         Scheme::Http => 80,
@@ -432,13 +447,10 @@ fn parse_http_url(url: &str, insecure: bool) -> Result<HttpTarget, String> {
     };
     let (host, port) = parse_host_port(authority, Some(default_port))?;
     if scheme == Scheme::Https && !insecure && !is_loopback_host(&host) {
-        return Err(format!(
-            "https to {host:?} would not verify the server certificate; use a loopback host \
-             (localhost, 127.0.0.1, ::1) or set insecure = true"
-        ));
+        return Err(TargetError::Unverified(host));
     }
     if scheme == Scheme::Http && insecure {
-        return Err("insecure = true only applies to https:// URLs".into());
+        return Err(TargetError::InsecureHttp);
     }
     Ok(HttpTarget {
         scheme,
@@ -450,55 +462,60 @@ fn parse_http_url(url: &str, insecure: bool) -> Result<HttpTarget, String> {
 }
 
 /// Parses `host:port`, `[v6]:port`, or (with a default port) `host`, `[v6]`.
-fn parse_host_port(s: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
+fn parse_host_port(s: &str, default_port: Option<u16>) -> Result<(String, u16), TargetError> {
     let expected = if default_port.is_some() {
-        "expected host, host:port or [IPv6]:port"
+        Expected::HostOptionalPort
     } else {
-        "expected host:port or [IPv6]:port, e.g. \"127.0.0.1:6443\""
+        Expected::HostPort
     };
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("unclosed '['; {expected}"))?;
+            .ok_or(TargetError::UnclosedBracket(expected))?;
         if h.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!(
-                "{h:?} inside [] is not an IPv6 address; {expected}"
-            ));
+            return Err(TargetError::NotIpv6 {
+                host: h.to_owned(),
+                expected,
+            });
         }
         match after {
             "" => (h, None),
             p => match p.strip_prefix(':') {
                 Some(p) => (h, Some(p)),
-                None => return Err(format!("unexpected {p:?} after ']'; {expected}")),
+                None => {
+                    return Err(TargetError::AfterBracket {
+                        rest: p.to_owned(),
+                        expected,
+                    })
+                }
             },
         }
     } else {
         match s.rsplit_once(':') {
-            Some((h, _)) if h.contains(':') => {
-                return Err(format!("IPv6 address without brackets; {expected}"))
-            }
+            Some((h, _)) if h.contains(':') => return Err(TargetError::UnbracketedIpv6(expected)),
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
     };
     if host.is_empty() {
-        return Err(format!("empty host; {expected}"));
+        return Err(TargetError::EmptyHost(expected));
     }
     if !host
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
     {
-        return Err(format!(
-            "{host:?} is not a host name or IP address; {expected}"
-        ));
+        return Err(TargetError::BadHost {
+            host: host.to_owned(),
+            expected,
+        });
     }
     let port = match (port, default_port) {
         (Some(p), _) => match p.parse::<u16>() {
             Ok(n) if n != 0 => n,
-            _ => return Err(format!("port {p:?}: expected 1..=65535")),
+            _ => return Err(TargetError::Port(p.to_owned())),
         },
         (None, Some(d)) => d,
-        (None, None) => return Err(format!("no port; {expected}")),
+        (None, None) => return Err(TargetError::NoPort(expected)),
     };
     Ok((host.to_string(), port))
 }
@@ -658,15 +675,19 @@ mod tests {
             ("2001:db8::1".to_string(), 22623)
         );
         assert_eq!(
-            parse_host_port("2001:db8::1:22623", None).unwrap_err(),
+            parse_host_port("2001:db8::1:22623", None)
+                .unwrap_err()
+                .to_string(),
             "IPv6 address without brackets; expected host:port or [IPv6]:port, e.g. \"127.0.0.1:6443\""
         );
         assert_eq!(
-            parse_host_port("127.0.0.1", None).unwrap_err(),
+            parse_host_port("127.0.0.1", None).unwrap_err().to_string(),
             "no port; expected host:port or [IPv6]:port, e.g. \"127.0.0.1:6443\""
         );
         assert_eq!(
-            parse_host_port("127.0.0.1:0", None).unwrap_err(),
+            parse_host_port("127.0.0.1:0", None)
+                .unwrap_err()
+                .to_string(),
             "port \"0\": expected 1..=65535"
         );
     }
@@ -684,25 +705,48 @@ mod tests {
         );
     }
 
+    /// The error of a check whose only non-default key besides its probe is `key = text`.
+    fn timing_error(key: &str, text: &str) -> String {
+        let mut c = CheckConfig {
+            file: Some("/x".into()),
+            ..check("a")
+        };
+        match key {
+            "interval" => c.interval = Some(text.into()),
+            _ => c.timeout = Some(text.into()),
+        }
+        c.validate().unwrap_err()
+    }
+
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        let interval = |text: &str| {
+            CheckConfig {
+                file: Some("/x".into()),
+                interval: Some(text.into()),
+                ..check("a")
+            }
+            .to_spec()
+            .map(|s| s.interval)
+        };
+        assert_eq!(interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(interval("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(
-            parse_duration("0s"),
-            Err("\"0s\": must be greater than zero".into())
+            timing_error("interval", "0s"),
+            "[[check]] \"a\": interval: \"0s\": must be greater than zero"
         );
         assert_eq!(
-            parse_duration("2"),
-            Err(
-                "\"2\" has no unit; write a number and a unit, e.g. \"1s\", \"100ms\", \"1.5s\", \"2m\""
-                    .into()
-            )
+            timing_error("timeout", "0s"),
+            "[[check]] \"a\": timeout: \"0s\": must be greater than zero"
+        );
+        assert_eq!(
+            timing_error("interval", "2"),
+            "[[check]] \"a\": interval: \"2\" has no unit; write a number and a unit, e.g. \"1s\", \"100ms\", \"1.5s\", \"2m\""
         );
         // The same syntax as every other duration of the configuration.
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("s").is_err());
+        assert_eq!(interval("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(interval("s").is_err());
     }
 
     #[test]
@@ -748,7 +792,7 @@ mod tests {
             ..check("a")
         };
         assert_eq!(
-            validate_checks(&[a.clone(), a]).unwrap_err(),
+            validate_checks(&[a.clone(), a]).unwrap_err().to_string(),
             "[[check]] \"a\": name: defined twice; check names must be unique"
         );
     }

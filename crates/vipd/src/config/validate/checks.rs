@@ -63,14 +63,10 @@ impl Validator<'_> {
                 continue;
             }
             seen.insert(name, c.span());
-            match c.get_ref().validate() {
+            match c.get_ref().to_spec() {
                 Ok(spec) => specs.push(spec),
-                Err(message) => {
-                    // The health module's messages already start with `[[check]] "name": `.
-                    let prefix = format!("[[check]] {name:?}: ");
-                    let rest = message.strip_prefix(&prefix).unwrap_or(&message).to_owned();
-                    self.err(c.span(), key, rest);
-                }
+                // At the value when the check kept its position, else the table.
+                Err(e) => self.err(e.span().unwrap_or_else(|| c.span()), key, e.reason()),
             }
         }
         specs
