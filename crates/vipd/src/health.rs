@@ -7,6 +7,7 @@
 //!
 //! - [`config`]: the `[[check]]` table ([`CheckConfig`]) and its validated form ([`CheckSpec`]).
 //! - [`state`]: the pure rise/fall state machine ([`CheckState`]).
+//! - [`hold_down`]: optional damping of the reported status ([`HoldDown`]).
 //! - [`probe`]: HTTP(S) GET, TCP connect, file exists, exec ([`SystemProber`]).
 //! - [`monitor`]: one task per check, a `watch` of [`HealthSnapshot`] ([`HealthMonitor`]).
 //! - [`openshift`]: OpenShift's master checks and weights as presets.
@@ -14,6 +15,7 @@
 
 pub mod config;
 mod config_error;
+pub mod hold_down;
 mod http;
 pub mod monitor;
 pub mod openshift;
@@ -27,6 +29,7 @@ pub use config::{
     validate_checks, CheckConfig, CheckError, CheckSpec, HttpTarget, Probe, ProbeConfig,
     ProbeConfigError, Scheme, TcpTarget,
 };
+pub use hold_down::HoldDown;
 pub use monitor::{CheckReport, HealthMonitor, HealthSnapshot};
 pub use openshift::openshift_master_checks;
 pub use priority::{effective_priority, Priority, OWNER_PRIORITY};

@@ -413,6 +413,7 @@ fn spec(target: &HttpTarget, interval: Duration) -> CheckSpec {
         rise: 1,
         fall: 1,
         weight: 0,
+        hold_down: Duration::ZERO,
     }
 }
 

@@ -25,21 +25,23 @@
 //! Defaults follow keepalived's `vrrp_script` except the interval: `rise = 1`, `fall = 1`,
 //! `weight = 0` (a bad check puts the tracking instance in FAULT), `timeout = interval`. The
 //! interval defaults to 2 s, the value every OpenShift master check except the ingress ones uses
-//! (keepalived's own default is 1 s).
+//! (keepalived's own default is 1 s). `hold_down` (damping of a flapping check, see
+//! [`hold_down`](super::hold_down)) is vipd's own and off by default.
 //!
 //! Validation runs in steps (name, probe, timing, counts) and refuses with a typed
 //! [`CheckError`]; durations use the configuration's one syntax
 //! ([`parse_duration`](crate::config::parse_duration)), with zero refused for `interval` and
-//! `timeout` (a probe must be given time to run).
+//! `timeout` (a probe must be given time to run) and meaning "off" for `hold_down`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 pub use super::config_error::{CheckError, Expected, ProbeConfigError, Problem, TargetError};
-use crate::config::parse_duration;
+use crate::config::{format_duration, parse_duration};
 
 /// Probe interval when `interval` is not set.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
@@ -86,6 +88,10 @@ pub struct CheckConfig {
     pub fall: Option<u32>,
     /// Default weight for instances that track this check without their own; default 0.
     pub weight: Option<i32>,
+    /// Damping: after a reported status change, a further change is held back until this long
+    /// has passed since it (see [`hold_down`](super::hold_down)); `"0s"` (default) = off,
+    /// keepalived semantics. Kept with its position so a refusal points at the value.
+    pub hold_down: Option<Spanned<String>>,
 }
 
 /// One probe inside `all_of` / `any_of`: exactly one of the keys.
@@ -109,6 +115,9 @@ pub struct CheckSpec {
     pub rise: u32,
     pub fall: u32,
     pub weight: i32,
+    /// Minimum time between two changes of the reported status; zero: off (every change of
+    /// the rise/fall counter is reported when it happens, as keepalived does).
+    pub hold_down: Duration,
 }
 
 /// What a check probes.
@@ -181,10 +190,15 @@ pub struct TcpTarget {
     pub port: u16,
 }
 
-/// Interval and timeout of a check, defaults applied.
+/// Longest accepted `hold_down`: a failure right after a reported recovery is held back this
+/// long, with the VIP on a node whose service fails.
+pub const MAX_HOLD_DOWN: Duration = Duration::from_secs(5 * 60);
+
+/// Interval, timeout and hold-down of a check, defaults applied.
 struct Timing {
     interval: Duration,
     timeout: Duration,
+    hold_down: Duration,
 }
 
 impl CheckConfig {
@@ -198,7 +212,11 @@ impl CheckConfig {
     pub fn to_spec(&self) -> Result<CheckSpec, CheckError> {
         validate_name(&self.name)?;
         let probe = self.probe()?;
-        let Timing { interval, timeout } = self.timing()?;
+        let Timing {
+            interval,
+            timeout,
+            hold_down,
+        } = self.timing()?;
         let (rise, fall, weight) = self.counts()?;
         Ok(CheckSpec {
             name: self.name.clone(),
@@ -208,6 +226,7 @@ impl CheckConfig {
             rise,
             fall,
             weight,
+            hold_down,
         })
     }
 
@@ -279,7 +298,7 @@ impl CheckConfig {
         })
     }
 
-    /// `interval` and `timeout` (default: the interval).
+    /// `interval`, `timeout` (default: the interval) and `hold_down` (default off).
     fn timing(&self) -> Result<Timing, CheckError> {
         let interval = self
             .period("interval", self.interval.as_deref())?
@@ -287,7 +306,12 @@ impl CheckConfig {
         let timeout = self
             .period("timeout", self.timeout.as_deref())?
             .unwrap_or(interval);
-        Ok(Timing { interval, timeout })
+        let hold_down = self.hold_down(interval)?;
+        Ok(Timing {
+            interval,
+            timeout,
+            hold_down,
+        })
     }
 
     /// A probe period (`interval`, `timeout`): the configuration's duration syntax, not zero.
@@ -299,6 +323,40 @@ impl CheckConfig {
             Err(why) => Err(self.at(key, Problem::Duration(why))),
             Ok(d) if d.is_zero() => Err(self.at(key, Problem::ZeroDuration(text.to_owned()))),
             Ok(d) => Ok(Some(d)),
+        }
+    }
+
+    /// `hold_down`: `"0s"` (off, the default) or longer than the interval up to
+    /// [`MAX_HOLD_DOWN`]; errors point at the value.
+    fn hold_down(&self, interval: Duration) -> Result<Duration, CheckError> {
+        let Some(written) = &self.hold_down else {
+            return Ok(Duration::ZERO);
+        };
+        let text = written.get_ref();
+        let at = |problem| CheckError::Key {
+            check: self.name.clone(),
+            key: "hold_down".to_owned(),
+            problem: Box::new(problem),
+            span: Some(written.span()),
+        };
+        let accepted = || {
+            format!(
+                "accepted \"0s\" (off) or longer than the interval ({}) up to {}m",
+                format_duration(interval),
+                MAX_HOLD_DOWN.as_secs() / 60
+            )
+        };
+        match parse_duration(text).map_err(|why| at(Problem::Duration(why)))? {
+            d if d.is_zero() => Ok(d),
+            d if d > MAX_HOLD_DOWN => Err(at(Problem::HoldDownTooLong {
+                text: text.clone(),
+                accepted: accepted(),
+            })),
+            d if d <= interval => Err(at(Problem::HoldDownTooShort {
+                text: text.clone(),
+                accepted: accepted(),
+            })),
+            d => Ok(d),
         }
     }
 
@@ -551,6 +609,7 @@ mod tests {
                 rise: 1,
                 fall: 1,
                 weight: 0,
+                hold_down: Duration::ZERO,
             }
         );
     }
@@ -713,7 +772,8 @@ mod tests {
         };
         match key {
             "interval" => c.interval = Some(text.into()),
-            _ => c.timeout = Some(text.into()),
+            "timeout" => c.timeout = Some(text.into()),
+            _ => c.hold_down = Some(Spanned::new(0..text.len(), text.into())),
         }
         c.validate().unwrap_err()
     }
@@ -747,6 +807,70 @@ mod tests {
         // The same syntax as every other duration of the configuration.
         assert_eq!(interval("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(interval("s").is_err());
+    }
+
+    #[test]
+    fn hold_down_is_off_by_default_and_at_0s() {
+        let c = CheckConfig {
+            file: Some("/x".into()),
+            ..check("a")
+        };
+        assert_eq!(c.to_spec().unwrap().hold_down, Duration::ZERO);
+        let c: CheckConfig =
+            toml::from_str("name = \"a\"\nfile = \"/x\"\nhold_down = \"0s\"").unwrap();
+        assert_eq!(c.to_spec().unwrap().hold_down, Duration::ZERO);
+        let c: CheckConfig =
+            toml::from_str("name = \"a\"\nfile = \"/x\"\nhold_down = \"30s\"").unwrap();
+        assert_eq!(c.to_spec().unwrap().hold_down, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn hold_down_is_longer_than_the_interval_and_at_most_five_minutes() {
+        let accepted = "accepted \"0s\" (off) or longer than the interval (2s) up to 5m";
+        assert_eq!(
+            timing_error("hold_down", "2s"),
+            format!("[[check]] \"a\": hold_down: \"2s\" is not longer than the interval, so it would never hold a change back; {accepted}")
+        );
+        // One duration syntax: the configuration's.
+        assert!(timing_error("hold_down", "5m1s")
+            .starts_with("[[check]] \"a\": hold_down: \"5m1s\" has unit \"m1s\"; the units are"));
+        assert_eq!(
+            timing_error("hold_down", "301s"),
+            format!("[[check]] \"a\": hold_down: \"301s\" is too long; {accepted}")
+        );
+        let ok = |text: &str| {
+            CheckConfig {
+                file: Some("/x".into()),
+                hold_down: Some(Spanned::new(0..0, text.into())),
+                ..check("a")
+            }
+            .to_spec()
+            .map(|s| s.hold_down)
+        };
+        assert_eq!(ok("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(ok("5m"), Ok(MAX_HOLD_DOWN));
+    }
+
+    #[test]
+    fn hold_down_errors_point_at_the_value() {
+        let text = "name = \"a\"\nfile = \"/x\"\nhold_down = \"1h\"";
+        let c: CheckConfig = toml::from_str(text).unwrap();
+        let e = c.to_spec().unwrap_err();
+        assert_eq!(e.key(), "hold_down");
+        assert_eq!(e.span(), text.find("\"1h\"").map(|i| i..i + 4));
+        assert!(
+            e.reason().starts_with("hold_down: \"1h\" is too long;"),
+            "{e}"
+        );
+        // Keys without a position of their own belong to the table.
+        let e = CheckConfig {
+            rise: Some(0),
+            hold_down: None,
+            ..c
+        }
+        .to_spec()
+        .unwrap_err();
+        assert_eq!((e.key(), e.span()), ("rise", None));
     }
 
     #[test]

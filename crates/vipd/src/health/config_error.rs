@@ -92,6 +92,13 @@ pub enum Problem {
     Weight(i32),
     #[error("defined twice; check names must be unique")]
     Duplicate,
+    /// `hold_down` beyond the maximum.
+    #[error("{text:?} is too long; {accepted}")]
+    HoldDownTooLong { text: String, accepted: String },
+    /// A non-zero `hold_down` not longer than the interval: results come one interval apart,
+    /// so it would never hold a change back.
+    #[error("{text:?} is not longer than the interval, so it would never hold a change back; {accepted}")]
+    HoldDownTooShort { text: String, accepted: String },
 }
 
 /// Why one probe table (a check's own probe keys, or an entry of `all_of` / `any_of`) was

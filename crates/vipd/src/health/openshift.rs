@@ -160,16 +160,8 @@ mod tests {
                 spec.name.clone(),
                 CheckReport {
                     status,
-                    weight: spec.weight,
-                    rise: spec.rise,
-                    fall: spec.fall,
                     probes: 1,
-                    last_success: None,
-                    last_result: None,
-                    last_error: None,
-                    consecutive_successes: 0,
-                    consecutive_failures: 0,
-                    last_duration: None,
+                    ..CheckReport::new(spec)
                 },
             );
         }

@@ -65,7 +65,7 @@ impl Validator<'_> {
             seen.insert(name, c.span());
             match c.get_ref().to_spec() {
                 Ok(spec) => specs.push(spec),
-                // At the value when the check kept its position, else the table.
+                // At the value when the check kept its position (`hold_down`), else the table.
                 Err(e) => self.err(e.span().unwrap_or_else(|| c.span()), key, e.reason()),
             }
         }
