@@ -165,10 +165,13 @@ async fn a_check_flapping_every_interval_changes_at_most_once_per_hold_down() {
     assert_eq!(undamped.len(), 300);
 }
 
+/// The check's keys, its hold-down, and which probes succeed.
+type Case = (&'static str, Duration, fn(u32) -> bool);
+
 #[tokio::test(start_paused = true)]
 async fn damping_bounds_changes_whatever_the_rhythm_rise_and_fall() {
     let run = secs(600);
-    let cases: [(&str, Duration, fn(u32) -> bool); 4] = [
+    let cases: [Case; 4] = [
         ("interval = \"2s\"\nhold_down = \"25s\"", secs(25), |k| {
             k % 2 == 0
         }),
