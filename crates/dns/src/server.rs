@@ -36,9 +36,6 @@ mod udp;
 /// largest EDNS size RFC 6891 section 6.2.5 suggests; the default is 512.
 pub const UDP_RESPONSE_BUFFER: usize = 4096;
 
-/// How often a blocked UDP worker wakes to notice shutdown.
-const UDP_STOP_POLL: Duration = Duration::from_millis(100);
-
 /// Kernel receive buffer per UDP socket, to ride out bursts without drops.
 const UDP_RECV_BUFFER: usize = 4 << 20;
 
@@ -360,6 +357,8 @@ impl<F> Drop for ForwardSlot<F> {
 /// Handle on a running server.
 pub struct DnsServerHandle {
     stop: Arc<dyn StopFlag>,
+    /// The UDP worker sockets, to wake their blocked threads at shutdown.
+    udp_sockets: Vec<Arc<UdpSocket>>,
     udp_threads: Vec<JoinHandle<()>>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Dropping or setting it ends the TCP accept loops and every open connection.
@@ -375,7 +374,19 @@ trait StopFlag: Send + Sync {
 
 impl<F: Send + Sync> StopFlag for Shared<F> {
     fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Sets the stop flag, then wakes every UDP worker blocked in recvmmsg. The sockets have no read
+/// timeout (arming and cancelling its timer on every sleep was ~0.8 % of the daemon's perf
+/// samples at 30,000 qps): `shutdown(SHUT_RD)` on a UDP socket wakes its readers, whose receive then returns at
+/// once (Linux reports ENOTCONN for an unconnected socket but still marks it shut and wakes
+/// them; `inet_shutdown`), and the worker sees the flag.
+fn stop_udp(stop: &dyn StopFlag, sockets: &[Arc<UdpSocket>]) {
+    stop.stop();
+    for socket in sockets {
+        let _ = socket2::SockRef::from(socket.as_ref()).shutdown(std::net::Shutdown::Read);
     }
 }
 
@@ -394,11 +405,11 @@ impl DnsServerHandle {
         total
     }
 
-    /// Stops serving: closes the TCP listeners and connections and waits for the UDP threads (at
-    /// most ~100 ms). Forwarded queries still in flight are abandoned. Dropping the handle stops
+    /// Stops serving: closes the TCP listeners and connections and waits for the UDP threads (woken
+    /// at once). Forwarded queries still in flight are abandoned. Dropping the handle stops
     /// everything too, without waiting.
     pub async fn shutdown(mut self) {
-        self.stop.stop();
+        stop_udp(self.stop.as_ref(), &self.udp_sockets);
         self.tcp_stop.send_replace(true);
         for task in std::mem::take(&mut self.tcp_tasks) {
             let _ = task.await;
@@ -421,7 +432,7 @@ impl DnsServerHandle {
 
 impl Drop for DnsServerHandle {
     fn drop(&mut self) {
-        self.stop.stop();
+        stop_udp(self.stop.as_ref(), &self.udp_sockets);
         self.tcp_stop.send_replace(true);
     }
 }
@@ -480,10 +491,11 @@ impl DnsServer {
                 .collect(),
         );
 
+        let udp_sockets: Vec<Arc<UdpSocket>> = udp_sockets.into_iter().map(Arc::new).collect();
         let mut udp_threads = Vec::new();
-        for (index, socket) in udp_sockets.into_iter().enumerate() {
+        for (index, socket) in udp_sockets.iter().enumerate() {
             let worker = udp::Worker {
-                socket: Arc::new(socket),
+                socket: Arc::clone(socket),
                 shared: Arc::clone(&shared),
                 all_counters: Arc::clone(&counters),
                 index,
@@ -529,6 +541,7 @@ impl DnsServer {
         );
         Ok(DnsServerHandle {
             stop: shared,
+            udp_sockets,
             udp_threads,
             tcp_tasks,
             tcp_stop,
@@ -548,7 +561,6 @@ fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, ServerError> {
         }
         // A smaller buffer than asked for only costs burst tolerance.
         let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
-        socket.set_read_timeout(Some(UDP_STOP_POLL))?;
         socket.bind(&addr.into())?;
         Ok(socket.into())
     };

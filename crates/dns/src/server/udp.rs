@@ -106,8 +106,8 @@ impl Batch {
         // covers exactly one `queries` buffer, and at one `peers` entry with its true size as
         // `msg_namelen`; no control buffer. All of them were borrowed mutably just above from
         // `self`, which stays borrowed for the call, so the kernel writes only into memory we
-        // own and nothing else reads or writes it meanwhile. A null timeout blocks (the socket's
-        // read timeout still applies).
+        // own and nothing else reads or writes it meanwhile. A null timeout blocks until a
+        // datagram comes or the socket is shut for reading (shutdown).
         let n = unsafe {
             libc::recvmmsg(
                 fd,
@@ -229,11 +229,17 @@ fn peer_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
 pub(super) fn udp_worker<F: ForwardQuery>(worker: Worker<F>) {
     let mut batch = Batch::new();
     let fd = worker.socket.as_raw_fd();
-    while !worker.shared.stop.load(Ordering::Relaxed) {
-        match batch.receive(fd) {
+    loop {
+        let received = batch.receive(fd);
+        // Set before the socket is shut for reading, which is what wakes a blocked receive (and
+        // makes it return empty datagrams from then on).
+        if worker.shared.stop.load(Ordering::Acquire) {
+            break;
+        }
+        match received {
             Ok(()) => {}
-            // The read timeout (shutdown polling), signals, and ICMP errors for earlier replies
-            // surfacing on the socket: nothing to do but read again.
+            // Signals, and ICMP errors for earlier replies surfacing on the socket: nothing to
+            // do but read again.
             Err(err)
                 if matches!(
                     err.raw_os_error(),
@@ -342,5 +348,81 @@ impl<F: ForwardQuery> Worker<F> {
             }
             drop(in_flight);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::super::{stop_udp, DnsServer, DnsServerHandle, ServerConfig};
+    use super::*;
+    use crate::zone::{ClusterZone, ZoneConfig, ZoneHandle};
+
+    struct NoUpstream;
+
+    impl ForwardQuery for NoUpstream {
+        async fn forward_query(&self, query: &[u8], _: Transport, _: u16) -> Vec<u8> {
+            query.to_vec()
+        }
+    }
+
+    fn start(runtime: &tokio::runtime::Runtime, workers: usize) -> DnsServerHandle {
+        let zone = ClusterZone::new(&ZoneConfig {
+            cluster_name: "ostest".into(),
+            base_domain: "test.metalkube.org".into(),
+            api_vips: vec!["192.0.2.5".parse().unwrap()],
+            ..ZoneConfig::default()
+        })
+        .unwrap();
+        let config = ServerConfig {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            workers,
+            ..ServerConfig::default()
+        };
+        let _guard = runtime.enter();
+        DnsServer::start(config, ZoneHandle::new(zone), Arc::new(NoUpstream)).unwrap()
+    }
+
+    #[test]
+    fn stop_wakes_blocked_workers_at_once_and_counts_nothing() {
+        // No read timeout: shutting the sockets for reading is what wakes a worker blocked in
+        // recvmmsg, which from then on returns empty datagrams that must not be counted.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut handle = start(&runtime, 4);
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut query = vec![0x0a, 0xbc, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in ["api", "ostest", "test", "metalkube", "org"] {
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+        query.extend_from_slice(&[0, 0, 1, 0, 1]);
+        client.send_to(&query, handle.local_addrs()[0]).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut reply = [0u8; 512];
+        client.recv_from(&mut reply).unwrap();
+        // Every worker back in its blocking receive.
+        std::thread::sleep(Duration::from_millis(50));
+        let before = handle.metrics();
+        assert_eq!(before.answered_locally, 1);
+        let started = Instant::now();
+        stop_udp(handle.stop.as_ref(), &handle.udp_sockets);
+        let threads = std::mem::take(&mut handle.udp_threads);
+        while !threads.iter().all(|thread| thread.is_finished()) {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "UDP workers still running after stop"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(handle.metrics(), before);
     }
 }
