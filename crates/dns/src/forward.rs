@@ -278,6 +278,49 @@ impl Forwarder {
         Some(self.answer_from_cache(query, &layout, &hit, transport))
     }
 
+    /// [`Forwarder::cached`] written into `out` instead of a new vector, for the UDP workers'
+    /// batches: the entry is copied straight from the cache under its lock, and nothing is
+    /// allocated but the question's name. `None` (nothing counted) on a miss, and also when the
+    /// entry does not fit `out` or has to be cut for a UDP client; [`Forwarder::forward`] then
+    /// serves it from the cache as usual.
+    pub fn cached_into(
+        &self,
+        query: &[u8],
+        transport: ClientTransport,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        if query.len() < wire::HEADER_LEN
+            || wire::is_response(query)
+            || wire::opcode(query) != wire::OPCODE_QUERY
+        {
+            return None;
+        }
+        let layout = Layout::parse(query).ok()?;
+        let limit = match transport {
+            ClientTransport::Udp { max_response } => usize::from(max_response.max(MIN_UDP_PAYLOAD)),
+            ClientTransport::Tcp => usize::MAX,
+        };
+        let question_end = layout.question_end;
+        let key = CacheKey {
+            edns: layout.opt.is_some(),
+            dnssec_ok: layout.opt.is_some_and(|opt| opt.dnssec_ok),
+            checking_disabled: wire::checking_disabled(query),
+            question: layout.question,
+        };
+        let written = self.cache.with_hit(&key, Instant::now(), |hit| {
+            let response = out
+                .get_mut(..hit.bytes.len())
+                .filter(|r| r.len() <= limit)?;
+            response.copy_from_slice(hit.bytes);
+            personalise(response, query, question_end, hit.question_end);
+            wire::age_ttls(response, hit.ttl_offsets, hit.age);
+            Some(response.len())
+        })??;
+        bump(&self.counters.queries);
+        bump(&self.counters.cache_hits);
+        Some(written)
+    }
+
     /// The client's answer built from a cache entry: its ID, RD bit and letter case, the TTLs
     /// aged, cut to what the client takes.
     fn answer_from_cache(
@@ -288,14 +331,7 @@ impl Forwarder {
         transport: ClientTransport,
     ) -> Vec<u8> {
         let mut response = hit.bytes.to_vec();
-        wire::set_id(&mut response, wire::id(query));
-        wire::copy_rd(&mut response, query);
-        // Same name, maybe other letter case: answer with the client's spelling, which
-        // clients using 0x20 randomisation check.
-        if hit.question_end == layout.question_end {
-            response[wire::HEADER_LEN..hit.question_end]
-                .copy_from_slice(&query[wire::HEADER_LEN..layout.question_end]);
-        }
+        personalise(&mut response, query, layout.question_end, hit.question_end);
         wire::age_ttls(&mut response, &hit.ttl_offsets, hit.age);
         self.fit(response, hit.question_end, hit.opt.as_ref(), transport)
     }
@@ -527,6 +563,18 @@ impl Forwarder {
             ClientTransport::Udp { max_response } => max_response.max(MIN_UDP_PAYLOAD),
             ClientTransport::Tcp => self.config.upstream_udp_size,
         }
+    }
+}
+
+/// A cached answer (first fetched for another client, or with another ID) made this client's:
+/// its ID, its RD bit (RFC 1035 section 4.1.1: copied into the response) and its spelling of
+/// the name, which clients using 0x20 randomisation check.
+fn personalise(response: &mut [u8], query: &[u8], query_question_end: usize, question_end: usize) {
+    wire::set_id(response, wire::id(query));
+    wire::copy_rd(response, query);
+    if question_end == query_question_end {
+        response[wire::HEADER_LEN..question_end]
+            .copy_from_slice(&query[wire::HEADER_LEN..question_end]);
     }
 }
 

@@ -61,6 +61,21 @@ pub trait ForwardQuery: Send + Sync + 'static {
         let _ = (query, transport, max_response);
         None
     }
+
+    /// [`ForwardQuery::cached`] written into `out`, returning its length; `None` also when it
+    /// does not fit (then the query is forwarded, and answered from the cache there).
+    fn cached_into(
+        &self,
+        query: &[u8],
+        transport: Transport,
+        max_response: u16,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let response = self.cached(query, transport, max_response)?;
+        let out = out.get_mut(..response.len())?;
+        out.copy_from_slice(&response);
+        Some(response.len())
+    }
 }
 
 impl ForwardQuery for crate::forward::Forwarder {
@@ -75,6 +90,21 @@ impl ForwardQuery for crate::forward::Forwarder {
 
     fn cached(&self, query: &[u8], transport: Transport, max_response: u16) -> Option<Vec<u8>> {
         crate::forward::Forwarder::cached(self, query, client_transport(transport, max_response))
+    }
+
+    fn cached_into(
+        &self,
+        query: &[u8],
+        transport: Transport,
+        max_response: u16,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        crate::forward::Forwarder::cached_into(
+            self,
+            query,
+            client_transport(transport, max_response),
+            out,
+        )
     }
 }
 

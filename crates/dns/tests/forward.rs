@@ -673,6 +673,57 @@ async fn cached_without_waiting_gives_what_forward_gives_and_counts_only_hits() 
 }
 
 #[tokio::test]
+async fn cached_into_writes_what_cached_gives_and_leaves_cuts_to_forward() {
+    let upstream = FakeUpstream::answering(0, vec![a_record(300, 11)]).await;
+    let fwd = forwarder(&[&upstream], |_| {});
+    let mut mixed_case = query(7, "InTo.example.com", TYPE_A, None);
+    mixed_case[2] = 0x00; // RD clear
+    let mut out = [0u8; 4096];
+    assert_eq!(fwd.cached_into(&mixed_case, UDP512, &mut out), None);
+    assert_eq!(fwd.metrics().queries, 0);
+    fwd.forward(&query(1, "into.example.com", TYPE_A, None), UDP512)
+        .await;
+
+    let n = fwd.cached_into(&mixed_case, UDP512, &mut out).unwrap();
+    assert_eq!(out[..n], fwd.cached(&mixed_case, UDP512).unwrap()[..]);
+    assert_eq!(id(&out[..n]), 7);
+    let metrics = fwd.metrics();
+    assert_eq!((metrics.queries, metrics.cache_hits), (3, 2));
+    // No room in the caller's buffer: None, nothing counted (forward serves it).
+    assert_eq!(
+        fwd.cached_into(&mixed_case, UDP512, &mut out[..n - 1]),
+        None
+    );
+    for message in [
+        vec![0u8; 5],
+        query(8, "into.example.com", TYPE_A, None)[..20].to_vec(),
+    ] {
+        assert_eq!(fwd.cached_into(&message, UDP512, &mut out), None);
+    }
+    assert_eq!(fwd.metrics().queries, 3);
+}
+
+#[tokio::test]
+async fn cached_into_leaves_an_answer_too_large_for_the_udp_client_to_forward() {
+    let upstream = FakeUpstream::answering(0, vec![txt_record(20, 3)]).await;
+    let fwd = forwarder(&[&upstream], |_| {});
+    fwd.forward(
+        &query(1, "big.example.com", TYPE_TXT, None),
+        ClientTransport::Tcp,
+    )
+    .await;
+    let big = query(2, "big.example.com", TYPE_TXT, None);
+    let mut out = [0u8; 4096];
+    assert_eq!(fwd.cached_into(&big, UDP512, &mut out), None);
+    assert_eq!(fwd.metrics().cache_hits, 0);
+    let n = fwd
+        .cached_into(&big, ClientTransport::Tcp, &mut out)
+        .unwrap();
+    assert_eq!(n, 33 + 12 + 603);
+    assert_eq!(fwd.forward(&big, UDP512).await.len(), 33);
+}
+
+#[tokio::test]
 async fn cached_ttls_are_decremented_by_their_age() {
     let upstream = FakeUpstream::answering(0, vec![a_record(300, 11), a_record(5, 12)]).await;
     let fwd = forwarder(&[&upstream], |_| {});

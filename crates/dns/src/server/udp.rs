@@ -124,11 +124,10 @@ impl Batch {
         Ok(())
     }
 
-    /// The query received in `slot`, cut at the buffer (the kernel reports a datagram's full
-    /// length even when it was truncated).
-    fn query(&self, slot: usize) -> &[u8] {
-        let len = self.rx[slot].msg_len as usize;
-        &self.queries[slot][..len.min(UDP_QUERY_BUFFER)]
+    /// The length of the query received in `slot`, cut at the buffer (the kernel reports a
+    /// datagram's full length even when it was truncated).
+    fn query_len(&self, slot: usize) -> usize {
+        (self.rx[slot].msg_len as usize).min(UDP_QUERY_BUFFER)
     }
 
     /// Queues `outs[self.replies][..len]` for the peer of `slot`.
@@ -284,8 +283,7 @@ impl<F: ForwardQuery> Worker<F> {
             return;
         }
         let max_udp_size = self.shared.max_udp_size;
-        let len = (batch.rx[slot].msg_len as usize).min(UDP_QUERY_BUFFER);
-        let query = &batch.queries[slot][..len];
+        let query = &batch.queries[slot][..batch.query_len(slot)];
         let out = &mut batch.outs[batch.replies][..usize::from(max_udp_size)];
         match answer(zone, query, out, Transport::Udp, max_udp_size) {
             Outcome::Respond(n) => {
@@ -311,21 +309,17 @@ impl<F: ForwardQuery> Worker<F> {
             bump(&counters.dropped_malformed);
             return;
         };
-        let query = batch.query(slot);
+        let query = &batch.queries[slot][..batch.query_len(slot)];
         counters.query(query);
-        if let Some(response) = self
+        let out = &mut batch.outs[batch.replies];
+        if let Some(n) = self
             .shared
             .forwarder
-            .cached(query, Transport::Udp, max_response)
+            .cached_into(query, Transport::Udp, max_response, out)
         {
             bump(&counters.forwarded);
-            counters.response(&response);
-            if let Some(out) = batch.outs[batch.replies].get_mut(..response.len()) {
-                out.copy_from_slice(&response);
-                batch.push_reply(slot, response.len());
-            } else if let Err(err) = self.socket.send_to(&response, peer) {
-                debug!(%peer, error = %err, "DNS UDP send of a cached forwarded answer failed");
-            }
+            counters.response(&out[..n]);
+            batch.push_reply(slot, n);
             return;
         }
         let Some(in_flight) = self.shared.forward_slot() else {
@@ -384,6 +378,47 @@ mod tests {
         DnsServer::start(config, ZoneHandle::new(zone), Arc::new(NoUpstream)).unwrap()
     }
 
+    fn query(name: &[&str]) -> Vec<u8> {
+        let mut query = vec![0x0a, 0xbc, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name {
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+        query.extend_from_slice(&[0, 0, 1, 0, 1]);
+        query
+    }
+
+    #[test]
+    fn datagrams_longer_than_the_receive_buffer_are_cut_not_a_panic() {
+        // Multi-threaded: the forwarded query's task runs while this thread blocks.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = start(&runtime, 1);
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut reply = [0u8; 4096];
+        // Local, then a name the forwarder gets (the stand-in echoes the query), each padded
+        // past UDP_QUERY_BUFFER: the kernel reports the full length, the worker reads 2048.
+        let api = query(&["api", "ostest", "test", "metalkube", "org"]);
+        let other = query(&["www", "example", "org"]);
+        for base in [&api, &other, &api] {
+            let mut long = base.clone();
+            long.resize(UDP_QUERY_BUFFER + 1000, 0);
+            client.send_to(&long, handle.local_addrs()[0]).unwrap();
+            let (n, _) = runtime
+                .block_on(async { tokio::task::block_in_place(|| client.recv_from(&mut reply)) })
+                .unwrap_or_else(|err| panic!("no reply: {err}"));
+            assert_eq!(reply[..2], [0x0a, 0xbc]);
+            assert!(n <= UDP_QUERY_BUFFER, "{n}");
+        }
+        assert_eq!(handle.metrics().answered_locally, 2);
+    }
+
     #[test]
     fn stop_wakes_blocked_workers_at_once_and_counts_nothing() {
         // No read timeout: shutting the sockets for reading is what wakes a worker blocked in
@@ -394,13 +429,8 @@ mod tests {
             .unwrap();
         let mut handle = start(&runtime, 4);
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut query = vec![0x0a, 0xbc, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in ["api", "ostest", "test", "metalkube", "org"] {
-            query.push(label.len() as u8);
-            query.extend_from_slice(label.as_bytes());
-        }
-        query.extend_from_slice(&[0, 0, 1, 0, 1]);
-        client.send_to(&query, handle.local_addrs()[0]).unwrap();
+        let api = query(&["api", "ostest", "test", "metalkube", "org"]);
+        client.send_to(&api, handle.local_addrs()[0]).unwrap();
         client
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
