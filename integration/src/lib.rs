@@ -25,6 +25,7 @@ pub use host::{Host, Proc};
 pub use probe::{Outage, Prober};
 pub use topology::{wait_until, IfAddr, Lab, CLIENT, IFACE};
 pub mod keepalived;
+pub mod kube_api;
 pub mod scenarios;
 pub mod vipd;
 
