@@ -6,9 +6,7 @@
 //! would say (no header injection through the body or status).
 #![no_main]
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::sync::atomic::Ordering;
 
 use libfuzzer_sys::fuzz_target;
 use vipd::daemon::Shared;
@@ -17,16 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&ready, rest)) = data.split_first() else {
         return;
     };
-    let shared = Shared {
-        ready: AtomicBool::new(ready & 1 != 0),
-        instances: Mutex::new(Vec::new()),
-        health: Mutex::new(None),
-        dns: Mutex::new(None),
-        handoff: Mutex::new(None),
-        config_path: "/etc/vipd/vipd.toml".into(),
-        started: SystemTime::now(),
-        reloads: Mutex::new(Default::default()),
-    };
+    let shared = Shared::new("/etc/vipd/vipd.toml".into(), Default::default());
+    shared.ready.store(ready & 1 != 0, Ordering::SeqCst);
     let head = String::from_utf8_lossy(&rest[..rest.len().min(8192)]);
     let line = head.lines().next().unwrap_or("");
     let (status, content_type, body) = vipd::http::route(line, &shared);

@@ -61,6 +61,8 @@ pub struct Config {
     /// `[handoff]`: the bootstrap gives the API VIP away once its own API is gone. On by default
     /// with `role = "bootstrap"`; `None` = off.
     pub handoff: Option<HandoffConfig>,
+    /// `[kubernetes]`: peers and DNS node records follow the node list; `None` = static only.
+    pub kubernetes: Option<crate::kube::KubernetesConfig>,
     /// Accepted but suspicious settings (e.g. a VRRPv2 password longer than 8 bytes). The daemon
     /// logs them at start; `vipd check-config` prints them.
     pub warnings: Vec<Diagnostic>,

@@ -11,6 +11,7 @@ pub mod control;
 pub mod dns;
 pub mod handoff;
 pub mod instance;
+pub mod kube_peers;
 pub mod metrics;
 pub mod notify;
 pub mod status;
@@ -80,6 +81,8 @@ struct Daemon {
     control_tx: mpsc::Sender<ControlRequest>,
     /// BFD sessions for the instances that use them (bfd/service.rs).
     bfd: BfdHandle,
+    /// `[kubernetes]`: the node-list watch and what it decided (daemon/kube_peers.rs).
+    kube: Option<kube_peers::KubeState>,
 }
 
 /// State read by the HTTP endpoints and the control socket.
@@ -95,6 +98,8 @@ pub struct Shared {
     pub handoff: Mutex<Option<Arc<Mutex<handoff::HandoffStatus>>>>,
     /// The BFD sessions (bfd/service.rs publishes them here).
     pub bfd: Arc<Mutex<crate::bfd::BfdStatus>>,
+    /// `[kubernetes]`'s state, when it runs.
+    pub kube: Mutex<Option<Arc<Mutex<crate::kube::KubeStatus>>>>,
 }
 
 impl crate::http::Endpoints for Shared {
@@ -115,6 +120,22 @@ pub struct ReloadStats {
 }
 
 impl Shared {
+    /// Nothing running yet, not ready; `config_path` is shown by `vipd status`.
+    pub fn new(config_path: PathBuf, bfd: Arc<Mutex<crate::bfd::BfdStatus>>) -> Shared {
+        Shared {
+            ready: AtomicBool::new(false),
+            instances: Mutex::new(Vec::new()),
+            health: Mutex::new(None),
+            dns: Mutex::new(None),
+            config_path,
+            started: SystemTime::now(),
+            reloads: Mutex::new(ReloadStats::default()),
+            handoff: Mutex::new(None),
+            bfd,
+            kube: Mutex::new(None),
+        }
+    }
+
     /// Reports of every instance, as `vipd status` shows them.
     pub fn instance_reports(&self) -> Vec<InstanceReport> {
         let now = Instant::now();
@@ -146,17 +167,7 @@ impl Daemon {
             .context("cannot open a netlink connection to manage addresses")?;
         let (control_tx, control_rx) = mpsc::channel(16);
         let bfd = BfdHandle::start()?;
-        let shared = Arc::new(Shared {
-            ready: AtomicBool::new(false),
-            instances: Mutex::new(Vec::new()),
-            health: Mutex::new(None),
-            dns: Mutex::new(None),
-            config_path: path.clone(),
-            started: SystemTime::now(),
-            reloads: Mutex::new(ReloadStats::default()),
-            handoff: Mutex::new(None),
-            bfd: Arc::clone(&bfd.status),
-        });
+        let shared = Arc::new(Shared::new(path.clone(), Arc::clone(&bfd.status)));
 
         let (health, health_rx) = start_health(&config);
         if let Ok(mut h) = shared.health.lock() {
@@ -221,6 +232,15 @@ impl Daemon {
 
         // Once DNS answers: the node then resolves through it first ([resolver]).
         let resolver = crate::resolver::start(&config).await?;
+        let kube = kube_peers::KubeState::start(&config);
+        if let Some(k) = &kube {
+            k.source
+                .set_members(kube_peers::members(&config, &instances).await)
+                .await;
+            if let Ok(mut s) = shared.kube.lock() {
+                *s = Some(Arc::clone(&k.source.status));
+            }
+        }
 
         if let Some(every) = notify::watchdog_interval() {
             spawn_watchdog(every, Arc::clone(&shared));
@@ -247,6 +267,7 @@ impl Daemon {
             handoff,
             control_tx: handoff_tx,
             bfd,
+            kube,
         })
     }
 
@@ -265,6 +286,7 @@ impl Daemon {
                 request = self.control_rx.recv() => {
                     if let Some(request) = request { self.on_control(request).await; }
                 }
+                update = kube_update(&mut self.kube) => self.on_kube(update).await,
             }
         }
         self.shutdown().await;
@@ -349,7 +371,21 @@ impl Daemon {
         // running instance is touched, so a reload that cannot start fails as a whole.
         let all_vips = all_vips(&new);
         let mut plans: Vec<(InstanceConfig, Plan)> = Vec::new();
-        for ic in &new.instances {
+        let wanted: Vec<InstanceConfig> = new
+            .instances
+            .iter()
+            .filter(|ic| {
+                !self
+                    .kube
+                    .as_ref()
+                    .is_some_and(|k| k.excluded.contains(&ic.name))
+            })
+            .map(|ic| match &self.kube {
+                Some(k) => k.effective(ic),
+                None => ic.clone(),
+            })
+            .collect();
+        for ic in &wanted {
             let plan = match self.instances.iter().find(|h| h.name == ic.name) {
                 Some(h) if h.config == *ic => Plan::Keep,
                 Some(h) if instance::same_identity(&h.config, ic) => Plan::Reconfigure,
@@ -430,6 +466,7 @@ impl Daemon {
         }
         publish_instances(&self.shared, &self.instances);
         self.bfd.configure(instance_bfd(&self.instances)).await;
+        self.reload_kube(&new).await;
         if let Some(dns) = &mut self.dns {
             dns.reload(new.dns.as_ref(), &new).await?;
         } else if new.dns.is_some() {
@@ -457,6 +494,47 @@ impl Daemon {
         ))
     }
 
+    /// Starts one instance of the running configuration (`ic` with the API's peers applied).
+    async fn start_one(&mut self, ic: InstanceConfig) -> anyhow::Result<()> {
+        let snapshot = self.health_rx.as_ref().map(|rx| rx.borrow().clone());
+        let priority = tracked_priority(&ic, snapshot.as_ref());
+        let handle = start_instance(
+            ic,
+            &all_vips(&self.config),
+            self.vips.clone(),
+            priority,
+            &self.bfd,
+        )
+        .await?;
+        self.instances.push(handle);
+        publish_instances(&self.shared, &self.instances);
+        Ok(())
+    }
+
+    /// After a reload: a changed `[kubernetes]` restarts the watch (the last settled peers stay
+    /// until the new one settles); the members are re-placed either way.
+    async fn reload_kube(&mut self, new: &Config) {
+        if new.kubernetes != self.config.kubernetes {
+            let kept = self.kube.take().map(|k| {
+                k.source.stop();
+                (k.peers, k.excluded)
+            });
+            self.kube = kube_peers::KubeState::start(new);
+            if let (Some(k), Some((peers, excluded))) = (&mut self.kube, kept) {
+                k.peers = peers;
+                k.excluded = excluded;
+            }
+            if let Ok(mut s) = self.shared.kube.lock() {
+                *s = self.kube.as_ref().map(|k| Arc::clone(&k.source.status));
+            }
+        }
+        if let Some(k) = &self.kube {
+            k.source
+                .set_members(kube_peers::members(new, &self.instances).await)
+                .await;
+        }
+    }
+
     /// Recomputes every instance's effective priority from the latest check results.
     async fn push_priorities(&mut self) {
         let snapshot = self.health_rx.as_ref().map(|rx| rx.borrow().clone());
@@ -482,6 +560,9 @@ impl Daemon {
         // After the VIPs have moved: the peers learn BFD stops on purpose (AdminDown), which
         // they must not take for a failure of this node.
         self.bfd.shutdown().await;
+        if let Some(k) = self.kube.take() {
+            k.source.stop();
+        }
         if let Some(monitor) = self.health.take() {
             monitor.shutdown().await;
         }
@@ -642,6 +723,17 @@ fn tracked_priority(config: &InstanceConfig, snapshot: Option<&HealthSnapshot>) 
             value: config.priority,
             fault: false,
         },
+    }
+}
+
+/// The next settled value of the Kubernetes watch; pending forever without one.
+async fn kube_update(kube: &mut Option<kube_peers::KubeState>) -> crate::kube::KubeUpdate {
+    match kube {
+        Some(k) => match k.updates.recv().await {
+            Some(u) => u,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

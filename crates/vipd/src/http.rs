@@ -180,25 +180,15 @@ pub fn route<E: Endpoints>(request_line: &str, shared: &E) -> (&'static str, &'s
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Mutex;
-    use std::time::SystemTime;
-
     use super::*;
     use crate::daemon::Shared;
 
     fn shared(ready: bool) -> Shared {
-        Shared {
-            ready: AtomicBool::new(ready),
-            instances: Mutex::new(Vec::new()),
-            health: Mutex::new(None),
-            dns: Mutex::new(None),
-            handoff: Mutex::new(None),
-            config_path: "/etc/vipd/vipd.toml".into(),
-            started: SystemTime::now(),
-            reloads: Mutex::new(Default::default()),
-            bfd: Default::default(),
-        }
+        let shared = Shared::new("/etc/vipd/vipd.toml".into(), Default::default());
+        shared
+            .ready
+            .store(ready, std::sync::atomic::Ordering::SeqCst);
+        shared
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`bfd`]: BFD sessions (RFC 5880/5881) that report a lost Master to the instances.
 //! - [`http`]: health, readiness and Prometheus metrics endpoints.
 //! - [`import`]: translation of OpenShift's keepalived.conf and Corefile (`vipd import`).
+//! - [`kube`]: peers and node records from the Kubernetes API (`[kubernetes]`).
 //! - [`resolver`]: optional rewriting of the node's resolv.conf to use its own DNS first.
 
 pub mod bfd;
@@ -17,6 +18,7 @@ pub mod daemon;
 pub mod health;
 pub mod http;
 pub mod import;
+pub mod kube;
 pub mod limiter;
 pub mod net;
 pub mod resolver;

@@ -27,6 +27,7 @@ pub struct RawConfig {
     pub control: Option<S<RawControl>>,
     pub resolver: Option<S<RawResolver>>,
     pub handoff: Option<S<RawHandoff>>,
+    pub kubernetes: Option<S<RawKubernetes>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,4 +176,15 @@ pub struct RawHandoff {
     pub interval: Option<S<String>>,
     pub failures: Option<S<i64>>,
     pub recoveries: Option<S<i64>>,
+}
+
+/// `[kubernetes]`, validated in validate/kubernetes.rs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    pub kubeconfig: S<String>,
+    pub settle: Option<S<String>>,
+    pub api_instances: Option<S<Vec<S<String>>>>,
+    pub ingress_instances: Option<S<Vec<S<String>>>>,
+    pub dns_nodes: Option<bool>,
 }

@@ -18,6 +18,7 @@ mod handoff;
 mod http;
 mod identity;
 mod instance;
+mod kubernetes;
 mod names;
 mod resolver;
 mod roles;
@@ -143,6 +144,10 @@ impl Validator<'_> {
             role.zip(raw.role.as_ref().map(|r| r.span())),
             &instances,
         );
+        let kubernetes = raw
+            .kubernetes
+            .as_ref()
+            .and_then(|k| self.kubernetes(k, &instances, role, dns.is_some()));
         Config {
             source: self.path.to_path_buf(),
             cluster_name: identity.cluster_name,
@@ -154,6 +159,7 @@ impl Validator<'_> {
             control,
             resolver,
             handoff,
+            kubernetes,
             warnings: Vec::new(),
             role,
             role_checks: checks.role_names,

@@ -19,6 +19,8 @@ pub struct DnsRuntime {
     zone: ZoneHandle,
     watcher: ResolvConfWatcher,
     config: DnsConfig,
+    /// Node records from the Kubernetes API (with the file's), kept across reloads.
+    api_nodes: Option<Vec<crate::config::DnsNode>>,
     // Last: dropped after everything that runs on it.
     runtime: DnsThreads,
 }
@@ -100,6 +102,7 @@ impl DnsRuntime {
             zone,
             watcher,
             config: dns.clone(),
+            api_nodes: None,
             runtime,
         })
     }
@@ -112,6 +115,23 @@ impl DnsRuntime {
         }
     }
 
+    /// Replaces the node records (from the Kubernetes API): the zone is rebuilt from the
+    /// running `[dns]` with `nodes` and swapped atomically.
+    pub fn set_nodes(
+        &mut self,
+        nodes: Vec<crate::config::DnsNode>,
+        config: &Config,
+    ) -> anyhow::Result<()> {
+        let dns = DnsConfig {
+            nodes,
+            ..self.config.clone()
+        };
+        let zone = build_zone(&dns, config)?;
+        self.zone.replace(zone);
+        self.api_nodes = Some(dns.nodes);
+        Ok(())
+    }
+
     /// Applies a reloaded configuration: the zone is swapped atomically (no query lost); the
     /// resolv.conf path and exclusions are re-armed; listeners stay (a restart changes them).
     pub async fn reload(&mut self, dns: Option<&DnsConfig>, config: &Config) -> anyhow::Result<()> {
@@ -119,6 +139,14 @@ impl DnsRuntime {
             tracing::warn!("reload: [dns] was removed; DNS keeps serving until vipd restarts");
             return Ok(());
         };
+        let mut dns = dns.clone();
+        if let Some(nodes) = &self.api_nodes {
+            for n in nodes {
+                dns.nodes.retain(|m| m.name != n.name);
+                dns.nodes.push(n.clone());
+            }
+        }
+        let dns = &dns;
         let zone = build_zone(dns, config)?;
         if dns.listen != self.config.listen
             || dns.max_udp_size != self.config.max_udp_size

@@ -53,6 +53,9 @@ pub enum Command {
     Resume(oneshot::Sender<String>),
     /// A BFD session to `peer` lost it or heard it again (bfd/service.rs).
     Liveness { peer: IpAddr, report: Liveness },
+    /// New unicast peers (from the Kubernetes API): adverts go to them and the source filter
+    /// admits them from now on; the state stays. Never empty (the source refuses that).
+    SetPeers(Vec<IpAddr>),
 }
 
 /// The daemon's handle on a running instance task.
@@ -395,6 +398,7 @@ impl Instance {
             Command::Liveness { peer, report } => {
                 self.router.handle_liveness(now, peer, report);
             }
+            Command::SetPeers(peers) => self.set_peers(now, peers),
             Command::Resume(reply) => {
                 if !self.resigned {
                     let _ = reply.send(format!(
@@ -423,6 +427,40 @@ impl Instance {
                     "instance {}: rejoined the election",
                     self.config.name
                 ));
+            }
+        }
+    }
+
+    /// Peers from the Kubernetes API: the running router keeps its state; only where adverts
+    /// go and whom it hears change (a multicast instance becomes unicast in place).
+    fn set_peers(&mut self, now: Instant, peers: Vec<IpAddr>) {
+        if peers.is_empty() || peers == self.config.peers {
+            return;
+        }
+        let mut config = self.config.clone();
+        config.peers = peers;
+        // Unicast with a known peer list: check sources unless the file said otherwise.
+        if self.config.peers.is_empty() && self.config.accept_from.is_empty() {
+            config.check_source = true;
+        }
+        match self
+            .router
+            .reconfigure(now, config.router_config(self.placement.source))
+        {
+            Ok(()) => {
+                tracing::info!(
+                    instance = %self.config.name,
+                    from = ?self.config.peers,
+                    to = ?config.peers,
+                    "unicast peers changed (Kubernetes node list); state kept"
+                );
+                self.config = config;
+                if let Ok(mut status) = self.status.lock() {
+                    status.reconfigured(&self.config);
+                }
+            }
+            Err(e) => {
+                tracing::error!(instance = %self.config.name, "cannot apply the new peers: {e}")
             }
         }
     }
