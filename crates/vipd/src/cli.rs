@@ -67,6 +67,26 @@ enum Command {
         #[arg(long, value_name = "ADDRESS")]
         ignore: Vec<IpAddr>,
     },
+    /// Print this node's IP in the cluster network (like `runtimecfg node-ip show`): the hint
+    /// file of nodeip-configuration, else the address whose subnet holds a VIP, else the
+    /// default route's. For the resolv-prepender: `nameserver $(vipd node-ip VIPS...)`.
+    NodeIp {
+        /// The API and ingress VIPs (any address in the wanted subnet works).
+        vips: Vec<IpAddr>,
+        /// An address inside the wanted subnet, tried before the VIPs; default: $NODEIP_HINT.
+        #[arg(long, env = "NODEIP_HINT")]
+        hint: Option<IpAddr>,
+        /// Prefer an IPv6 address when both families match.
+        #[arg(long)]
+        prefer_ipv6: bool,
+        /// The VIPs are a user-managed load balancer's, not on this network: use the default
+        /// route's interface.
+        #[arg(long)]
+        user_managed_lb: bool,
+        /// Read the hint files from here (default: /run/nodeip-configuration); `none` ignores them.
+        #[arg(long, default_value = crate::net::nodeip::HINT_DIR)]
+        hint_dir: PathBuf,
+    },
     /// Translate OpenShift's keepalived.conf / Corefile into a vipd configuration on stdout.
     Import {
         #[command(subcommand)]
@@ -141,6 +161,19 @@ pub fn main() -> ExitCode {
             legacy,
         } => vrids(&cluster_name, legacy),
         Command::DetectInterface { vip, ignore } => report(detect_interface(vip, &ignore)),
+        Command::NodeIp {
+            vips,
+            hint,
+            prefer_ipv6,
+            user_managed_lb,
+            hint_dir,
+        } => report(node_ip(
+            &vips,
+            hint,
+            prefer_ipv6,
+            user_managed_lb,
+            &hint_dir,
+        )),
         Command::Import { source } => import::run(source),
         Command::Status { json, target } => report(ctl::status(&target.socket(), json)),
         Command::Reload { target } => report(
@@ -388,6 +421,47 @@ fn vrids(cluster: &str, legacy: bool) -> ExitCode {
         }
     }
     status
+}
+
+fn node_ip(
+    vips: &[IpAddr],
+    hint: Option<IpAddr>,
+    prefer_ipv6: bool,
+    user_managed_lb: bool,
+    hint_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use crate::net::nodeip;
+    // What nodeip-configuration chose at boot is the answer, as kubelet uses it.
+    if hint_dir != std::path::Path::new("none") {
+        let hints = nodeip::Hints::read(hint_dir);
+        let preferred = if prefer_ipv6 {
+            hints.ipv6.or(hints.ipv4)
+        } else {
+            hints.primary
+        };
+        if let Some(ip) = preferred.or(hints.primary) {
+            println!("{ip}");
+            return Ok(());
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let addrs = runtime
+        .block_on(crate::net::iface::local_addresses())
+        .context("cannot list the local addresses over netlink")?;
+    let routes = runtime
+        .block_on(nodeip::default_route_interfaces())
+        .context("cannot list the routes over netlink")?;
+    let mut targets: Vec<IpAddr> = hint.into_iter().collect();
+    if !user_managed_lb {
+        targets.extend_from_slice(vips);
+    }
+    let ip = nodeip::choose(&addrs, &targets, vips, prefer_ipv6, routes)
+        .context("cannot choose this node's IP")?;
+    println!("{ip}");
+    Ok(())
 }
 
 fn detect_interface(vip: IpAddr, ignore: &[IpAddr]) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 //! - [`announce`]: gratuitous ARP and unsolicited Neighbor Advertisements after a VIP moves.
 //! - [`iface`]: interface and address discovery, and the pure `detect` that picks the interface
 //!   whose subnet carries a VIP.
+//! - [`nodeip`]: this node's cluster IP as OpenShift's node-ip configuration chooses it.
 //! - [`timer`]: the per-instance protocol deadline on a timerfd (fewer wake-ups than tokio's timer).
 //! - [`error`]: the error type shared by the netlink-backed functions.
 //!
@@ -17,6 +18,7 @@ pub mod announce;
 pub mod error;
 pub mod iface;
 pub mod netlink;
+pub mod nodeip;
 pub mod placement;
 pub mod socket;
 pub mod timer;

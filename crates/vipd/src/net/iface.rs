@@ -449,6 +449,22 @@ pub async fn detect_on_host(vip: IpAddr, vips_to_ignore: &[IpAddr]) -> Result<De
     Ok(detect(vip, &addrs, vips_to_ignore)?)
 }
 
+/// `detect` with the address OpenShift's node-ip configuration chose (`hint`) looked at first,
+/// as runtimecfg's `getInterfaceAndNonVIPAddr` does: when the hinted address is on this host
+/// and its subnet holds the VIP, its interface carries the instance.
+pub async fn detect_on_host_with_hint(
+    vip: IpAddr,
+    vips_to_ignore: &[IpAddr],
+    hint: Option<IpAddr>,
+) -> Result<Detected, NetError> {
+    let mut addrs = local_addresses().await?;
+    if let Some(pos) = hint.and_then(|h| addrs.iter().position(|a| a.address == h)) {
+        let hinted = addrs.remove(pos);
+        addrs.insert(0, hinted);
+    }
+    Ok(detect(vip, &addrs, vips_to_ignore)?)
+}
+
 /// What the synchronous socket constructors need to know about an interface, read with
 /// getifaddrs(3) so that `VrrpSocket::open` and `Announcer::new` need no runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]

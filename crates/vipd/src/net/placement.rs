@@ -28,7 +28,12 @@ pub async fn place(config: &InstanceConfig, all_vips: &[IpAddr]) -> anyhow::Resu
                 .first()
                 .copied()
                 .context("instance has no VIPs")?;
-            let detected = iface::detect_on_host(first, all_vips).await.with_context(|| {
+            let hint =
+                crate::net::nodeip::Hints::read(std::path::Path::new(crate::net::nodeip::HINT_DIR))
+                    .for_family_of(first);
+            let detected = iface::detect_on_host_with_hint(first, all_vips, hint)
+                .await
+                .with_context(|| {
                 format!(
                     "instance {:?}: no `interface` configured and none could be detected for VIP {first}; \
                      set `interface = \"...\"` in the [[instance]] table",
