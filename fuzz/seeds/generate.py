@@ -138,8 +138,18 @@ def control_http():
         write("http_request", name, ("\0" + head) if not head.startswith("\x01") else head)
 
 
+def bfd():
+    """The FRR bfdd captures (tests/vectors/bfd) as decode seeds; the session target reads
+    structure from any bytes, so the same payloads seed it too."""
+    for f in sorted((ROOT / "tests/vectors/bfd").glob("*.hex")):
+        payload = bytes.fromhex("".join(l.strip() for l in f.read_text().splitlines() if not l.startswith("#")))
+        write("bfd_decode", f.stem, payload)
+        write("bfd_session", f.stem, payload * 6)
+
+
 if __name__ == "__main__":
     vrrp()
+    bfd()
     dns()
     text_files()
     resolv_conf()

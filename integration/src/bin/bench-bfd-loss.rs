@@ -159,7 +159,11 @@ fn parse_args() -> std::result::Result<Duration, String> {
                     .filter(|&n| n > 0)
                     .ok_or("--minutes needs a positive whole number")?
             }
-            _ => return Err("usage: bench-bfd-loss [--minutes N] (per loss level, default 10)".into()),
+            _ => {
+                return Err(
+                    "usage: bench-bfd-loss [--minutes N] (per loss level, default 10)".into(),
+                )
+            }
         }
     }
     Ok(Duration::from_secs(minutes * 60))
