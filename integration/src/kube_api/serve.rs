@@ -125,8 +125,8 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, accep
         };
         match dispatch(&mut ex).await {
             Flow::KeepAlive if !req.closes() => continue,
+            Flow::KeepAlive => break,
             Flow::Abort => return,
-            _ => break,
         }
     }
     conn.close().await;
@@ -135,7 +135,6 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, accep
 /// What happens to the connection after an exchange.
 pub(crate) enum Flow {
     KeepAlive,
-    Close,
     /// Dropped without close_notify (a cut, a failed write).
     Abort,
 }

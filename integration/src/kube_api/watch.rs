@@ -231,10 +231,7 @@ impl Watch<'_> {
             let mut batch = match self.collect() {
                 Batch::Events(events) => events,
                 Batch::TooOld(status) => return self.end(conn, Some(event("ERROR", status))).await,
-                Batch::Closed => {
-                    self.end(conn, None).await;
-                    return Flow::Close;
-                }
+                Batch::Closed => return self.end(conn, None).await,
             };
             if std::mem::take(&mut bookmark_due) {
                 batch.push(bookmark(self.position, false));
