@@ -485,24 +485,11 @@ impl DnsServer {
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ServerError::NoRuntime)?;
 
-        let mut udp_sockets = Vec::new();
-        let mut tcp_listeners = Vec::new();
-        let mut local_addrs = Vec::new();
-        for requested in &config.listen {
-            // With port 0 the first socket picks the port; the others must share it.
-            let first = bind_udp(*requested)?;
-            let addr = first.local_addr().map_err(|source| ServerError::Bind {
-                proto: "UDP",
-                addr: *requested,
-                source,
-            })?;
-            udp_sockets.push(first);
-            for _ in 1..config.workers {
-                udp_sockets.push(bind_udp(addr)?);
-            }
-            tcp_listeners.push(bind_tcp(addr)?);
-            local_addrs.push(addr);
-        }
+        let Bound {
+            udp_sockets,
+            tcp_listeners,
+            local_addrs,
+        } = bind_all(&config)?;
 
         let shared = Arc::new(Shared {
             zone,
@@ -580,6 +567,38 @@ impl DnsServer {
             local_addrs,
         })
     }
+}
+
+/// Every socket of a configuration, bound before anything is served.
+struct Bound {
+    /// `workers` per listen address, in `listen` order.
+    udp_sockets: Vec<UdpSocket>,
+    tcp_listeners: Vec<TcpListener>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+fn bind_all(config: &ServerConfig) -> Result<Bound, ServerError> {
+    let mut bound = Bound {
+        udp_sockets: Vec::new(),
+        tcp_listeners: Vec::new(),
+        local_addrs: Vec::new(),
+    };
+    for requested in &config.listen {
+        // With port 0 the first socket picks the port; the others must share it.
+        let first = bind_udp(*requested)?;
+        let addr = first.local_addr().map_err(|source| ServerError::Bind {
+            proto: "UDP",
+            addr: *requested,
+            source,
+        })?;
+        bound.udp_sockets.push(first);
+        for _ in 1..config.workers {
+            bound.udp_sockets.push(bind_udp(addr)?);
+        }
+        bound.tcp_listeners.push(bind_tcp(addr)?);
+        bound.local_addrs.push(addr);
+    }
+    Ok(bound)
 }
 
 fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, ServerError> {
