@@ -58,6 +58,18 @@ pub struct NodeConfig {
     pub dns: Option<Dns>,
     /// `[http] listen`.
     pub http: Option<SocketAddr>,
+    /// `[kubernetes]`.
+    pub kubernetes: Option<Kube>,
+}
+
+/// `[kubernetes]`: peers and node records from the API (the lab's stand-in, `kube_api`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kube {
+    pub kubeconfig: PathBuf,
+    pub settle: Duration,
+    /// `None`: vipd's default (the instances named `api`, `api-v4`, `api-v6`).
+    pub api_instances: Option<Vec<String>>,
+    pub ingress_instances: Option<Vec<String>>,
 }
 
 impl NodeConfig {
@@ -70,6 +82,7 @@ impl NodeConfig {
             instances: Vec::new(),
             dns: None,
             http: None,
+            kubernetes: None,
         }
     }
 }
@@ -111,6 +124,11 @@ pub fn render(config: &NodeConfig, control_socket: &Path) -> String {
             .split("\n[control]")
             .next()
             .unwrap_or_default();
+        // `track` belongs to the instance table, before its `[instance.bfd]` sub-table.
+        let (block, bfd) = match block.split_once("[instance.bfd]") {
+            Some((head, tail)) => (head, Some(tail)),
+            None => (block, None),
+        };
         out.push_str(block);
         if !track.is_empty() {
             let entries: Vec<String> = track
@@ -121,6 +139,9 @@ pub fn render(config: &NodeConfig, control_socket: &Path) -> String {
                 })
                 .collect();
             let _ = writeln!(out, "track = [{}]", entries.join(", "));
+        }
+        if let Some(bfd) = bfd {
+            let _ = write!(out, "[instance.bfd]{bfd}");
         }
     }
     if let Some(dns) = &config.dns {
@@ -137,6 +158,20 @@ pub fn render(config: &NodeConfig, control_socket: &Path) -> String {
     }
     if let Some(http) = config.http {
         let _ = writeln!(out, "\n[http]\nlisten = \"{http}\"");
+    }
+    if let Some(k) = &config.kubernetes {
+        let _ = writeln!(out, "\n[kubernetes]");
+        let _ = writeln!(out, "kubeconfig = {:?}", k.kubeconfig.to_string_lossy());
+        let _ = writeln!(out, "settle = \"{}\"", millis(k.settle));
+        for (key, list) in [
+            ("api_instances", &k.api_instances),
+            ("ingress_instances", &k.ingress_instances),
+        ] {
+            if let Some(list) = list {
+                let names: Vec<String> = list.iter().map(|n| format!("{n:?}")).collect();
+                let _ = writeln!(out, "{key} = [{}]", names.join(", "));
+            }
+        }
     }
     let _ = writeln!(
         out,

@@ -259,6 +259,67 @@ fn render_checks(out: &mut String, v: &Value) {
                 s(c, "status"),
                 c.get("weight").and_then(Value::as_i64).unwrap_or(0)
             );
+            if let Some(held) = c.get("held_back").and_then(Value::as_str) {
+                let _ = writeln!(
+                    out,
+                    "  {:<20} change to {held} held back by hold_down for {:.1} s more",
+                    "",
+                    f(c, "held_back_left_ms") / 1000.0
+                );
+            }
+        }
+    }
+    render_kube(out, v);
+}
+
+/// Where API-fed peers and node records stand (`[kubernetes]`).
+fn render_kube(out: &mut String, v: &Value) {
+    let Some(k) = v.get("kubernetes").filter(|k| !k.is_null()) else {
+        return;
+    };
+    let _ = writeln!(out);
+    let synced = if k.get("synced").and_then(Value::as_bool) == Some(true) {
+        format!("{} nodes", n(k, "nodes"))
+    } else {
+        "NOT SYNCED: the static configuration applies".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "kubernetes  {} via {}: {synced}",
+        s(k, "server"),
+        s(k, "kubeconfig")
+    );
+    if let Some(e) = k.get("last_error").and_then(Value::as_str) {
+        let _ = writeln!(
+            out,
+            "  last error {:.0}s ago: {e}",
+            f(k, "seconds_since_error")
+        );
+    }
+    for i in k
+        .get("instances")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let peers = i
+            .get("applied")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_else(|| "static configuration".into());
+        let _ = writeln!(
+            out,
+            "  {:<12} peers {peers} ({})",
+            s(i, "instance"),
+            s(i, "rule")
+        );
+        if let Some(p) = i.get("problem").and_then(Value::as_str) {
+            let _ = writeln!(out, "  {:<12} {p}", "");
         }
     }
 }

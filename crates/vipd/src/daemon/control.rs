@@ -106,6 +106,9 @@ pub struct StatusReport {
     /// BFD sessions (bfd/service.rs), when any instance uses BFD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bfd: Option<serde_json::Value>,
+    /// `[kubernetes]` (kube/watch.rs), when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<serde_json::Value>,
     pub reloads: ReloadStatsOwned,
 }
 
@@ -163,6 +166,13 @@ pub fn status_report(shared: &Shared) -> StatusReport {
             .ok()
             .filter(|b| !b.sessions.is_empty() || !b.dropped.is_empty())
             .and_then(|b| serde_json::to_value(&*b).ok()),
+        kubernetes: shared
+            .kube
+            .lock()
+            .ok()
+            .and_then(|k| k.as_ref().and_then(|k| k.lock().ok().map(|s| s.clone())))
+            .map(|s| s.with_ages(SystemTime::now()))
+            .and_then(|s| serde_json::to_value(s).ok()),
         reloads: shared
             .reloads
             .lock()

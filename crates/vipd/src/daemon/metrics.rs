@@ -26,6 +26,7 @@ pub fn render(shared: &Shared) -> String {
         dns_forward(&mut out, &dns);
     }
     bfd(&mut out, &reports, shared);
+    kubernetes(&mut out, shared);
     reloads(&mut out, shared);
     out
 }
@@ -241,6 +242,51 @@ fn checks(out: &mut String, shared: &Shared) {
                 esc(name),
                 c.probes
             );
+        }
+        check_damping(out, &snapshot);
+    }
+}
+
+/// `hold_down` of the checks: what is held back and how often.
+fn check_damping(out: &mut String, snapshot: &crate::health::HealthSnapshot) {
+    let now = tokio::time::Instant::now();
+    type Get = fn(&crate::health::CheckReport, tokio::time::Instant) -> f64;
+    let families: [(&str, &str, &str, Get); 5] = [
+        (
+            "vipd_check_hold_down_seconds",
+            "gauge",
+            "The check's hold_down (0 = off)",
+            |c, _| c.hold_down.as_secs_f64(),
+        ),
+        (
+            "vipd_check_held_back",
+            "gauge",
+            "1 while a status change of the check is held back by hold_down",
+            |c, _| f64::from(u8::from(c.held_back.is_some())),
+        ),
+        (
+            "vipd_check_held_back_seconds_left",
+            "gauge",
+            "Time until a held-back change is reported (0 = none held)",
+            |c, now| c.held_back_left(now).map_or(0.0, |d| d.as_secs_f64()),
+        ),
+        (
+            "vipd_check_held_back_changes_total",
+            "counter",
+            "Status changes held back by hold_down",
+            |c, _| c.held_back_changes as f64,
+        ),
+        (
+            "vipd_check_status_changes_total",
+            "counter",
+            "Reported good/bad changes of the check",
+            |c, _| c.status_changes as f64,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        family(out, name, kind, help);
+        for (check, c) in &snapshot.checks {
+            let _ = writeln!(out, "{name}{{check=\"{}\"}} {}", esc(check), get(c, now));
         }
     }
 }
@@ -540,6 +586,55 @@ fn bfd_labels(s: &crate::bfd::SessionReport) -> String {
         s.local,
         s.peer
     )
+}
+
+/// `[kubernetes]`: whether the node list is in use, its size, errors, and each API-fed set.
+fn kubernetes(out: &mut String, shared: &Shared) {
+    let status = match shared.kube.lock() {
+        Ok(k) => match k.as_ref().and_then(|k| k.lock().ok().map(|s| s.clone())) {
+            Some(s) => s.with_ages(std::time::SystemTime::now()),
+            None => return,
+        },
+        Err(_) => return,
+    };
+    let simple: [(&str, &str, &str, f64); 4] = [
+        ("vipd_kube_synced", "gauge", "1 once a complete node list was received (before: the static configuration applies)", f64::from(u8::from(status.synced))),
+        ("vipd_kube_nodes", "gauge", "Nodes in the last complete view of the node list", status.nodes as f64),
+        ("vipd_kube_errors_total", "counter", "Errors of the Kubernetes API watch (unreachable, refused, garbage); the last good sets stay", status.errors as f64),
+        ("vipd_kube_last_change_age_seconds", "gauge", "Seconds since the node list last changed a peer set or the DNS records (-1: never)", status.seconds_since_change.map_or(-1.0, |s| s as f64)),
+    ];
+    for (name, kind, help, v) in simple {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    family(
+        out,
+        "vipd_kube_peers",
+        "gauge",
+        "Peers of an API-fed instance in force (-1: the static configuration still applies)",
+    );
+    for i in &status.instances {
+        let n = i.applied.as_ref().map_or(-1, |p| p.len() as i64);
+        let _ = writeln!(
+            out,
+            "vipd_kube_peers{{instance=\"{}\"}} {n}",
+            esc(&i.instance)
+        );
+    }
+    family(
+        out,
+        "vipd_kube_set_refused",
+        "gauge",
+        "1 while the node list gives an instance no usable peer set (too few nodes, or this node not listed)",
+    );
+    for i in &status.instances {
+        let _ = writeln!(
+            out,
+            "vipd_kube_set_refused{{instance=\"{}\"}} {}",
+            esc(&i.instance),
+            u8::from(i.problem.is_some())
+        );
+    }
 }
 
 /// Configuration reloads.
