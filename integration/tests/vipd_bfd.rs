@@ -282,3 +282,72 @@ fn bfd_interop_with_frr_bfdd_up_down_on_a_cut_link_and_up_again() {
 fn bfd_interop_with_keepalived_bfd_instance_up_down_on_a_cut_link_and_up_again() {
     interop(Other::Keepalived);
 }
+
+/// Sends `payloads` (hex) from the lab client to `dst` port 3784 with IP TTL `ttl`.
+fn send_udp(lab: &Lab, dst: &str, ttl: u8, payloads: &[&str]) {
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_TTL,{ttl})\n\
+         for p in {payloads:?}:\n    s.sendto(bytes.fromhex(p),('{dst}',3784))\n"
+    );
+    lab.client().exec(&["python3", "-c", &script]).unwrap();
+}
+
+#[test]
+fn bfd_garbage_and_out_of_spec_packets_are_dropped_counted_and_change_nothing() {
+    let lab = Lab::new(3).unwrap();
+    let _procs = start(&lab);
+    wait_all_up(&lab, Duration::from_secs(10));
+    let dst = lab.node(0).ipv4().to_string();
+    // A valid-looking Up packet (FRR's capture) from a host that is nobody's peer, with TTL
+    // 255 and with TTL 64; version 2; a 3-byte datagram; detect mult 0; the A bit set.
+    let frr_up = "20c00318cf8f51ca6379a578000493e0000493e00000c350";
+    send_udp(
+        &lab,
+        &dst,
+        255,
+        &[
+            frr_up,
+            "40c00318cf8f51ca6379a578000493e0000493e00000c350",
+            "20c003",
+        ],
+    );
+    send_udp(&lab, &dst, 64, &[frr_up]);
+    send_udp(
+        &lab,
+        &dst,
+        255,
+        &[
+            "20c00018cf8f51ca6379a578000493e0000493e00000c350",
+            "20c4031acf8f51ca6379a578000493e0000493e00000c3500102",
+        ],
+    );
+    let dropped = lab::wait_until(Duration::from_secs(5), || {
+        let d = scenarios::status_json(lab.node(0))?["bfd"]["dropped"].clone();
+        let total: u64 = d
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        Ok((total >= 6).then_some(d))
+    })
+    .unwrap();
+    assert!(
+        dropped.is_some(),
+        "{}",
+        scenarios::status_json(lab.node(0)).unwrap()["bfd"]
+    );
+    let d = dropped.unwrap();
+    for reason in [
+        "bad_version",
+        "bad_length",
+        "zero_detect_mult",
+        "no_session",
+    ] {
+        assert!(d[reason].as_u64().unwrap_or(0) > 0, "no {reason} drop: {d}");
+    }
+    // The real sessions never noticed.
+    for s in sessions(&lab, 0) {
+        assert_eq!(s["state"], "up");
+        assert_eq!(s["down_transitions"], 0);
+    }
+}
