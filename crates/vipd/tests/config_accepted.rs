@@ -351,7 +351,7 @@ fn every_toml_block_of_the_configuration_reference_loads() {
         .skip(1)
         .map(|rest| rest.split("```").next().unwrap())
         .collect();
-    assert_eq!(blocks.len(), 7);
+    assert_eq!(blocks.len(), 8);
     for (n, block) in blocks.iter().enumerate() {
         if let Err(e) = Config::parse(block, format!("docs/configuration.md block {}", n + 1)) {
             panic!("{e}");
