@@ -60,6 +60,8 @@ pub struct NodeConfig {
     pub http: Option<SocketAddr>,
     /// `[kubernetes]`.
     pub kubernetes: Option<Kube>,
+    /// `[[sync_group]]`s: (name, instance names).
+    pub sync_groups: Vec<(String, Vec<String>)>,
 }
 
 /// `[kubernetes]`: peers and node records from the API (the lab's stand-in, `kube_api`).
@@ -83,6 +85,7 @@ impl NodeConfig {
             dns: None,
             http: None,
             kubernetes: None,
+            sync_groups: Vec::new(),
         }
     }
 }
@@ -158,6 +161,14 @@ pub fn render(config: &NodeConfig, control_socket: &Path) -> String {
     }
     if let Some(http) = config.http {
         let _ = writeln!(out, "\n[http]\nlisten = \"{http}\"");
+    }
+    for (name, members) in &config.sync_groups {
+        let names: Vec<String> = members.iter().map(|n| format!("{n:?}")).collect();
+        let _ = writeln!(
+            out,
+            "\n[[sync_group]]\nname = {name:?}\ninstances = [{}]",
+            names.join(", ")
+        );
     }
     if let Some(k) = &config.kubernetes {
         let _ = writeln!(out, "\n[kubernetes]");

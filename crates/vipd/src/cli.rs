@@ -282,6 +282,37 @@ pub fn summary(config: &Config) -> String {
     for i in &config.instances {
         instance_summary(&mut out, i, config.role);
     }
+    for g in &config.sync_groups {
+        let _ = writeln!(
+            out,
+            "sync group {}: {} move together (Master, Backup, Fault)",
+            g.name,
+            g.instances.join(", ")
+        );
+    }
+    if let Some(k) = &config.kubernetes {
+        let names: Vec<String> = k
+            .instances
+            .iter()
+            .map(|(n, r)| format!("{n} ({})", r.as_str()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "kubernetes: peers from the node list via {} for {}{}; changes settle for {:?}",
+            k.kubeconfig.display(),
+            if names.is_empty() {
+                "no instance".to_string()
+            } else {
+                names.join(", ")
+            },
+            if k.dns_nodes {
+                ", and DNS node records"
+            } else {
+                ""
+            },
+            k.settle
+        );
+    }
     match &config.dns {
         None => {
             let _ = writeln!(out, "dns: off");

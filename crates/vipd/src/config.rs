@@ -63,6 +63,8 @@ pub struct Config {
     pub handoff: Option<HandoffConfig>,
     /// `[kubernetes]`: peers and DNS node records follow the node list; `None` = static only.
     pub kubernetes: Option<crate::kube::KubernetesConfig>,
+    /// `[[sync_group]]`: instances that move together.
+    pub sync_groups: Vec<SyncGroupConfig>,
     /// Accepted but suspicious settings (e.g. a VRRPv2 password longer than 8 bytes). The daemon
     /// logs them at start; `vipd check-config` prints them.
     pub warnings: Vec<Diagnostic>,
@@ -191,6 +193,14 @@ impl InstanceConfig {
             SourceFilter::Any
         }
     }
+}
+
+/// One `[[sync_group]]`: instances that move together (keepalived's `vrrp_sync_group`): one
+/// becomes Master, Backup (stepping down) or Fault, the others follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroupConfig {
+    pub name: String,
+    pub instances: Vec<String>,
 }
 
 /// `[instance.bfd]` of one instance.

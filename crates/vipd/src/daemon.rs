@@ -33,7 +33,7 @@ use crate::health::{HealthMonitor, HealthSnapshot, Priority};
 use crate::net::netlink::VipManager;
 
 use self::control::{ControlReply, ControlRequest};
-use self::instance::{Command, Instance, InstanceHandle};
+use self::instance::{Command, Hooks, Instance, InstanceHandle};
 use self::status::{InstanceReport, InstanceStatus};
 
 /// Extra time allowed on top of the longest `resign_wait` for instances to stop on shutdown.
@@ -81,6 +81,8 @@ struct Daemon {
     control_tx: mpsc::Sender<ControlRequest>,
     /// BFD sessions for the instances that use them (bfd/service.rs).
     bfd: BfdHandle,
+    /// `[[sync_group]]`s and the state changes of the instances that feed them.
+    sync: SyncGroups,
     /// `[kubernetes]`: the node-list watch and what it decided (daemon/kube_peers.rs).
     kube: Option<kube_peers::KubeState>,
 }
@@ -167,6 +169,7 @@ impl Daemon {
             .context("cannot open a netlink connection to manage addresses")?;
         let (control_tx, control_rx) = mpsc::channel(16);
         let bfd = BfdHandle::start()?;
+        let sync = SyncGroups::new(&config);
         let shared = Arc::new(Shared::new(path.clone(), Arc::clone(&bfd.status)));
 
         let (health, health_rx) = start_health(&config);
@@ -179,8 +182,14 @@ impl Daemon {
         let all_vips = all_vips(&config);
         for ic in &config.instances {
             let priority = tracked_priority(ic, snapshot.as_ref());
-            let handle =
-                start_instance(ic.clone(), &all_vips, vips.clone(), priority, &bfd).await?;
+            let handle = start_instance(
+                ic.clone(),
+                &all_vips,
+                vips.clone(),
+                priority,
+                sync.hooks(&bfd),
+            )
+            .await?;
             instances.push(handle);
         }
         publish_instances(&shared, &instances);
@@ -267,6 +276,7 @@ impl Daemon {
             handoff,
             control_tx: handoff_tx,
             bfd,
+            sync,
             kube,
         })
     }
@@ -287,6 +297,7 @@ impl Daemon {
                     if let Some(request) = request { self.on_control(request).await; }
                 }
                 update = kube_update(&mut self.kube) => self.on_kube(update).await,
+                Some((instance, state)) = self.sync.states.recv() => self.on_state(&instance, state).await,
             }
         }
         self.shutdown().await;
@@ -457,9 +468,14 @@ impl Daemon {
                         "added"
                     };
                     *counts.entry(label).or_default() += 1;
-                    let handle =
-                        start_instance(ic, &all_vips, self.vips.clone(), priority, &self.bfd)
-                            .await?;
+                    let handle = start_instance(
+                        ic,
+                        &all_vips,
+                        self.vips.clone(),
+                        priority,
+                        self.sync.hooks(&self.bfd),
+                    )
+                    .await?;
                     self.instances.push(handle);
                 }
             }
@@ -467,6 +483,7 @@ impl Daemon {
         publish_instances(&self.shared, &self.instances);
         self.bfd.configure(instance_bfd(&self.instances)).await;
         self.reload_kube(&new).await;
+        self.sync.reload(&new, &self.instances);
         if let Some(dns) = &mut self.dns {
             dns.reload(new.dns.as_ref(), &new).await?;
         } else if new.dns.is_some() {
@@ -503,7 +520,7 @@ impl Daemon {
             &all_vips(&self.config),
             self.vips.clone(),
             priority,
-            &self.bfd,
+            self.sync.hooks(&self.bfd),
         )
         .await?;
         self.instances.push(handle);
@@ -532,6 +549,20 @@ impl Daemon {
             k.source
                 .set_members(kube_peers::members(new, &self.instances).await)
                 .await;
+        }
+    }
+
+    /// An instance changed state: its sync group may ask the other members to follow.
+    async fn on_state(&mut self, instance: &str, state: vipd_vrrp::State) {
+        for (member, command) in self.sync.on_state(instance, state) {
+            tracing::info!(
+                instance = %member,
+                following = %instance,
+                "sync group: {instance} is now {state:?}; {member} follows ({command:?})"
+            );
+            if let Some(h) = self.instances.iter().find(|h| h.name == member) {
+                let _ = h.commands.send(Command::Sync(command)).await;
+            }
         }
     }
 
@@ -591,7 +622,7 @@ async fn start_instance(
     all_vips: &[IpAddr],
     vips: VipManager,
     priority: Priority,
-    bfd: &BfdHandle,
+    hooks: Hooks,
 ) -> anyhow::Result<InstanceHandle> {
     let placement = crate::net::placement::place(&config, all_vips).await?;
     // The validator has checked every key; this is the protocol core's own statement of what
@@ -624,14 +655,8 @@ async fn start_instance(
              set accept_from = [\"<bootstrap address>\"] to check sources there too)"
         );
     }
-    let (inst, status) = Instance::open(
-        config.clone(),
-        placement.clone(),
-        vips,
-        priority,
-        bfd.clone(),
-    )
-    .await?;
+    let (inst, status) =
+        Instance::open(config.clone(), placement.clone(), vips, priority, hooks).await?;
     let (tx, rx) = mpsc::channel(32);
     let task = tokio::spawn(inst.run(rx, priority));
     Ok(InstanceHandle {
@@ -724,6 +749,64 @@ fn tracked_priority(config: &InstanceConfig, snapshot: Option<&HealthSnapshot>) 
             fault: false,
         },
     }
+}
+
+/// The sync groups of the running configuration and the instances' state changes.
+struct SyncGroups {
+    groups: Vec<vipd_vrrp::sync_group::SyncGroup>,
+    states: mpsc::Receiver<(String, vipd_vrrp::State)>,
+    tx: mpsc::Sender<(String, vipd_vrrp::State)>,
+}
+
+impl SyncGroups {
+    fn new(config: &Config) -> SyncGroups {
+        let (tx, states) = mpsc::channel(64);
+        SyncGroups {
+            groups: build_groups(config),
+            states,
+            tx,
+        }
+    }
+
+    /// What a new instance reports to: BFD and these groups.
+    fn hooks(&self, bfd: &BfdHandle) -> Hooks {
+        Hooks {
+            bfd: bfd.clone(),
+            states: self.tx.clone(),
+        }
+    }
+
+    fn on_state(
+        &mut self,
+        instance: &str,
+        state: vipd_vrrp::State,
+    ) -> Vec<(String, vipd_vrrp::sync_group::SyncCommand)> {
+        self.groups
+            .iter_mut()
+            .find(|g| g.contains(instance))
+            .map(|g| g.on_state(instance, state))
+            .unwrap_or_default()
+    }
+
+    /// New groups from a reloaded configuration, seeded with the members' current states.
+    fn reload(&mut self, config: &Config, instances: &[InstanceHandle]) {
+        self.groups = build_groups(config);
+        for h in instances {
+            let state = h.status.lock().map(|s| s.state).ok();
+            if let Some(state) = state {
+                // Seeding: the answers are for changes, not for the current picture.
+                let _ = self.on_state(&h.name, state);
+            }
+        }
+    }
+}
+
+fn build_groups(config: &Config) -> Vec<vipd_vrrp::sync_group::SyncGroup> {
+    config
+        .sync_groups
+        .iter()
+        .map(|g| vipd_vrrp::sync_group::SyncGroup::new(g.name.clone(), g.instances.clone()))
+        .collect()
 }
 
 /// The next settled value of the Kubernetes watch; pending forever without one.

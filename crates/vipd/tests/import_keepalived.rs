@@ -395,3 +395,94 @@ fn unicast_peers_are_source_checked_and_check_unicast_src_is_translated_without_
     assert!(config.instances[0].check_source);
     assert_eq!(config.instances[0].peers, ips(&["192.0.2.12"]));
 }
+
+// ---- today's MCO renders (tests/openshift/keepalived-*-current.conf and friends) ----------
+
+#[test]
+fn current_master_render_imports_api_0_and_ingress_0_with_their_checks() {
+    let config = round_trip("keepalived-master-current.conf");
+    let api = config.instance("api-0").unwrap();
+    assert_eq!((api.vrid, api.priority), (14, 40));
+    assert_eq!(api.peers, ips(&["192.0.2.12", "192.0.2.13"]));
+    assert_eq!(tracks(&config, "api-0").len(), 3);
+    let ingress = config.instance("ingress-0").unwrap();
+    assert_eq!((ingress.vrid, ingress.priority), (93, 20));
+    assert_eq!(ingress.peers.len(), 4);
+    assert!(config.sync_groups.is_empty());
+}
+
+#[test]
+fn current_worker_and_bootstrap_renders_import() {
+    let worker = round_trip("keepalived-worker-current.conf");
+    assert_eq!(worker.instances.len(), 1);
+    assert_eq!(worker.instances[0].name, "ingress-0");
+    let bootstrap = round_trip("keepalived-bootstrap-current.conf");
+    let api = bootstrap.instance("api-0").unwrap();
+    assert_eq!(api.priority, 70);
+    // The bootstrap peers with every master and tracks nothing.
+    assert_eq!(api.peers, ips(&["192.0.2.11", "192.0.2.12", "192.0.2.13"]));
+    assert!(api.track.is_empty());
+}
+
+#[test]
+fn openstack_dual_stack_sync_groups_become_sync_groups_and_carry_the_checks_to_every_member() {
+    let config = round_trip("keepalived-master-openstack-dualstack.conf");
+    let groups: Vec<(&str, Vec<&str>)> = config
+        .sync_groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.as_str(),
+                g.instances.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("VG_API", vec!["api-0", "api-1"]),
+            ("VG_INGRESS", vec!["ingress-0", "ingress-1"])
+        ]
+    );
+    for name in ["api-0", "api-1"] {
+        assert_eq!(
+            tracks(&config, name)
+                .iter()
+                .map(|t| t.0.as_str())
+                .collect::<Vec<_>>(),
+            ["chk_ocp_lb", "chk_ocp_both", "chk_mcs"],
+            "{name}"
+        );
+    }
+    assert_eq!(
+        config.instance("api-1").unwrap().vips,
+        ips(&["2001:db8::5"])
+    );
+    assert_eq!(config.instance("api-1").unwrap().version, Version::V3);
+    let worker = round_trip("keepalived-worker-openstack-dualstack.conf");
+    assert_eq!(worker.sync_groups.len(), 1);
+    assert_eq!(tracks(&worker, "ingress-1").len(), 3);
+}
+
+#[test]
+fn a_multicast_render_stays_multicast() {
+    let config = round_trip("keepalived-master-multicast.conf");
+    assert!(config.instances.iter().all(|i| i.peers.is_empty()));
+}
+
+#[test]
+fn a_sync_group_naming_an_unknown_instance_is_refused_with_its_line() {
+    let text = "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 14\n    priority 100\n    virtual_ipaddress {\n        192.0.2.5\n    }\n}\n\
+                vrrp_sync_group G {\n    group {\n        VI_1\n        VI_9\n    }\n}\n";
+    let import = assemble(
+        Some(("x.conf", translate_keepalived(text, None))),
+        None,
+        None,
+    );
+    assert!(import.refused());
+    assert!(import
+        .notes
+        .iter()
+        .flat_map(|(_, notes)| notes)
+        .any(|n| n.line == 12 && n.message.contains("VI_9 is no vrrp_instance")));
+}

@@ -9,6 +9,7 @@
 //! - [`router`]: the per-virtual-router state machine ([`Router`]).
 //! - [`liveness`]: fast failure detection (BFD) as an input: [`Liveness`] reports bring the
 //!   Master_Down_Timer forward.
+//! - [`sync_group`]: virtual routers that move together (keepalived's `vrrp_sync_group`).
 //! - [`vrid`]: OpenShift's fletcher8 virtual router id derivation.
 //! - `sim` (cargo feature `sim`, on in this crate's own tests): a deterministic LAN simulator.
 
@@ -18,6 +19,7 @@ pub mod reassert;
 pub mod router;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod sync_group;
 pub mod timer_table;
 pub mod timers;
 pub mod vrid;

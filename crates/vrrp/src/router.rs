@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use crate::liveness::{liveness_skew, HoldDown, Liveness, LivenessState};
 use crate::packet::{Advertisement, Auth, ChecksumForm, Version};
 use crate::reassert::ReassertGuard;
+use crate::sync_group::SyncCommand;
 use crate::timer_table::{Timer, TimerTable};
 
 /// RFC 9568 states, plus keepalived's FAULT and vipd's make-before-break `Resigning`.
@@ -425,6 +426,8 @@ pub struct Router {
     /// Failure-detector reports: a shortened Master_Down_Timer, the take-over it caused, the
     /// hold-down after a refuted one (`liveness.rs`).
     liveness: LivenessState,
+    /// Resigning because the sync group asked: ends in Backup, not stopped.
+    stepping_down: bool,
     last_advert_tx: Option<Instant>,
     peer_master: Option<MasterInfo>,
     actions: VecDeque<Action>,
@@ -451,6 +454,7 @@ impl Router {
             last_reassert: None,
             reassert_guard: ReassertGuard::default(),
             liveness: LivenessState::default(),
+            stepping_down: false,
             last_advert_tx: None,
             peer_master: None,
             actions: VecDeque::new(),
@@ -590,7 +594,7 @@ impl Router {
                 // Make-before-break: any advert with priority > 0 proves another router is now
                 // Master (it only sends adverts as Master), so the VIPs can go.
                 if adv.priority > 0 {
-                    self.finish_resign("resigned: another router is advertising as Master");
+                    self.finish_resign(now, "resigned: another router is advertising as Master");
                 }
             }
         }
@@ -642,7 +646,7 @@ impl Router {
             (Timer::Announce, State::Master) => self.announce_timer_fired(now, deadline),
             (Timer::ReassertFollowUp, State::Master) => self.announce(),
             (Timer::ResignWait, State::Resigning) => {
-                self.finish_resign("resign wait expired without another Master's advert");
+                self.finish_resign(now, "resign wait expired without another Master's advert");
             }
             // A timer left running in a state it does not belong to (every transition stops
             // them, so this is unreachable by design): firing it is a no-op.
@@ -716,6 +720,20 @@ impl Router {
         }
     }
 
+    /// A command of this router's sync group ([`crate::sync_group`]): become Master with the
+    /// others (from Backup), step down with them make-before-break (from Master), or share
+    /// their Fault. Anything else is ignored.
+    pub fn sync(&mut self, now: Instant, command: SyncCommand) {
+        match (command, self.state) {
+            (SyncCommand::BecomeMaster, State::Backup) => {
+                self.become_master(now, "sync group: another member became Master")
+            }
+            (SyncCommand::StepDown, State::Master) => self.step_down(now),
+            (SyncCommand::Fault(fault), _) => self.set_fault(now, fault),
+            _ => {}
+        }
+    }
+
     /// What the router remembers of failure-detector reports (status output).
     pub fn liveness(&self) -> &LivenessState {
         &self.liveness
@@ -750,7 +768,7 @@ impl Router {
                 );
                 match after(now, self.config.resign_wait) {
                     Some(_) if self.config.resign_wait.is_zero() => {
-                        self.finish_resign("shutdown with resign_wait 0")
+                        self.finish_resign(now, "shutdown with resign_wait 0")
                     }
                     // `None` (unrepresentable): wait only for another Master's advert.
                     deadline => {
@@ -759,7 +777,8 @@ impl Router {
                     }
                 }
             }
-            State::Resigning => {}
+            // A sync group's step-down in progress: it now ends stopped.
+            State::Resigning => self.stepping_down = false,
         }
     }
 
@@ -1225,12 +1244,37 @@ impl Router {
         self.timers.set(Timer::Announce, announce_at);
     }
 
-    fn finish_resign(&mut self, reason: &'static str) {
+    fn finish_resign(&mut self, now: Instant, reason: &'static str) {
         self.actions.push_back(Action::RemoveVips);
         self.clear_master_timers();
         self.timers.stop_all();
+        if std::mem::take(&mut self.stepping_down) {
+            // A sync group's step-down ends in Backup, not stopped.
+            self.become_backup_fresh(now, reason);
+            return;
+        }
         self.transition(State::Initialize, reason);
         self.stopped = true;
+    }
+
+    /// Leaves Master make-before-break because the sync group asks: a priority-0 advert, the
+    /// VIPs kept (Resigning) until another router's advert shows the new Master or
+    /// `resign_wait` passes, then Backup.
+    fn step_down(&mut self, now: Instant) {
+        self.send_advert(now, 0);
+        self.clear_master_timers();
+        self.stepping_down = true;
+        self.transition(
+            State::Resigning,
+            "sync group: another member left Master; stepping down, VIPs kept until the new Master is heard",
+        );
+        if self.config.resign_wait.is_zero() {
+            self.finish_resign(now, "sync group step-down with resign_wait 0");
+            return;
+        }
+        self.timers
+            .set(Timer::ResignWait, after(now, self.config.resign_wait));
+        self.restart_adver_timer(now);
     }
 
     fn clear_master_timers(&mut self) {

@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub resolver: Option<S<RawResolver>>,
     pub handoff: Option<S<RawHandoff>>,
     pub kubernetes: Option<S<RawKubernetes>>,
+    #[serde(default)]
+    pub sync_group: Vec<S<RawSyncGroup>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,4 +189,12 @@ pub struct RawKubernetes {
     pub api_instances: Option<S<Vec<S<String>>>>,
     pub ingress_instances: Option<S<Vec<S<String>>>>,
     pub dns_nodes: Option<bool>,
+}
+
+/// `[[sync_group]]`, validated in validate/sync_groups.rs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSyncGroup {
+    pub name: S<String>,
+    pub instances: S<Vec<S<String>>>,
 }

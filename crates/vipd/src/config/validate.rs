@@ -22,6 +22,7 @@ mod kubernetes;
 mod names;
 mod resolver;
 mod roles;
+mod sync_groups;
 mod values;
 
 pub const DEFAULT_PRIORITY: u8 = 100;
@@ -148,6 +149,7 @@ impl Validator<'_> {
             .kubernetes
             .as_ref()
             .and_then(|k| self.kubernetes(k, &instances, role, dns.is_some()));
+        let sync_groups = self.sync_groups(&raw.sync_group, &instances);
         Config {
             source: self.path.to_path_buf(),
             cluster_name: identity.cluster_name,
@@ -160,6 +162,7 @@ impl Validator<'_> {
             resolver,
             handoff,
             kubernetes,
+            sync_groups,
             warnings: Vec::new(),
             role,
             role_checks: checks.role_names,

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 use vipd_vrrp::packet::{AddressFamily, Auth, ParseError, Version};
 use vipd_vrrp::router::{drop_reason, Received, ReconfigureError};
+use vipd_vrrp::sync_group::SyncCommand;
 use vipd_vrrp::{Action, Advertisement, Event, Liveness, Router, State};
 
 use crate::bfd::BfdHandle;
@@ -56,6 +57,17 @@ pub enum Command {
     /// New unicast peers (from the Kubernetes API): adverts go to them and the source filter
     /// admits them from now on; the state stays. Never empty (the source refuses that).
     SetPeers(Vec<IpAddr>),
+    /// What the instance's sync group asks of it (daemon.rs, vipd_vrrp::sync_group).
+    Sync(SyncCommand),
+}
+
+/// What an instance tells the rest of the daemon besides its status.
+#[derive(Clone)]
+pub struct Hooks {
+    /// A multicast instance with BFD tells it which Master it hears.
+    pub bfd: BfdHandle,
+    /// Every state change (instance name, new state), for the sync groups.
+    pub states: mpsc::Sender<(String, State)>,
 }
 
 /// The daemon's handle on a running instance task.
@@ -109,8 +121,8 @@ pub struct Instance {
     recv_advert: Advertisement,
     /// Reused for the actions of each drain.
     actions: Vec<Action>,
-    /// BFD: a multicast instance with `[instance.bfd]` tells it which Master it hears.
-    bfd: BfdHandle,
+    /// BFD (the Master heard) and the sync groups (state changes).
+    hooks: Hooks,
     /// The Master last told to BFD.
     followed: Option<IpAddr>,
 }
@@ -122,7 +134,7 @@ impl Instance {
         placement: Placement,
         vips: VipManager,
         initial: Priority,
-        bfd: BfdHandle,
+        hooks: Hooks,
     ) -> anyhow::Result<(Self, Arc<Mutex<InstanceStatus>>)> {
         let family = config.family;
         let socket = VrrpSocket::open(&SocketConfig {
@@ -195,7 +207,7 @@ impl Instance {
                 auth: Auth::None,
             },
             actions: Vec::new(),
-            bfd,
+            hooks,
             followed: None,
         };
         Ok((instance, status))
@@ -399,6 +411,7 @@ impl Instance {
                 self.router.handle_liveness(now, peer, report);
             }
             Command::SetPeers(peers) => self.set_peers(now, peers),
+            Command::Sync(command) => self.router.sync(now, command),
             Command::Resume(reply) => {
                 if !self.resigned {
                     let _ = reply.send(format!(
@@ -626,6 +639,9 @@ impl Instance {
                 if let Ok(mut status) = self.status.lock() {
                     status.transition(from, to, reason, SystemTime::now());
                 }
+                // Never blocks: a full queue means the daemon is behind; the next change
+                // brings the group up to date.
+                let _ = self.hooks.states.try_send((name.clone(), to));
             }
             Event::Dropped { from, reason } => {
                 if let Ok(mut status) = self.status.lock() {
@@ -720,7 +736,7 @@ impl Instance {
         };
         if master != self.followed {
             self.followed = master;
-            self.bfd.follow(&self.config.name, master);
+            self.hooks.bfd.follow(&self.config.name, master);
         }
     }
 

@@ -68,6 +68,7 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
     let mut garp_defaults: Vec<(&'static str, String, usize, &'static str)> = Vec::new();
     let mut scripts: Vec<&Stmt> = Vec::new();
     let mut instances: Vec<&Stmt> = Vec::new();
+    let mut groups: Vec<&Stmt> = Vec::new();
     for s in &stmts {
         match s.keyword() {
             "global_defs" => {
@@ -75,7 +76,10 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
                     match g.keyword() {
                         "vrrp_version" => match g.arg(1).and_then(|v| v.parse().ok()) {
                             Some(v @ (2 | 3)) => version_default = Some((v, g.line)),
-                            _ => t.refuse(g.line, format!("{:?}: accepted vrrp_version 2 or 3", g.text())),
+                            _ => t.refuse(
+                                g.line,
+                                format!("{:?}: accepted vrrp_version 2 or 3", g.text()),
+                            ),
                         },
                         k @ ("vrrp_garp_master_refresh" | "vrrp_garp_master_delay") => {
                             let (key, k) = if k == "vrrp_garp_master_refresh" {
@@ -84,17 +88,37 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
                                 ("announce_repeat_after", "vrrp_garp_master_delay")
                             };
                             match g.arg(1).and_then(seconds_or_off) {
-                                Some(v) => garp_defaults.push((key, toml_out::string(&v), g.line, k)),
-                                None => t.warn(g.line, format!("{:?}: not a number of seconds; not translated", g.text())),
+                                Some(v) => {
+                                    garp_defaults.push((key, toml_out::string(&v), g.line, k))
+                                }
+                                None => t.warn(
+                                    g.line,
+                                    format!(
+                                        "{:?}: not a number of seconds; not translated",
+                                        g.text()
+                                    ),
+                                ),
                             }
                         }
-                        "vrrp_garp_master_repeat" => match g.arg(1).and_then(|n| n.parse::<u32>().ok()) {
-                            Some(n) => garp_defaults.push(("announce_count", n.to_string(), g.line, "vrrp_garp_master_repeat")),
-                            None => t.warn(g.line, format!("{:?}: not a count; not translated", g.text())),
-                        },
+                        "vrrp_garp_master_repeat" => {
+                            match g.arg(1).and_then(|n| n.parse::<u32>().ok()) {
+                                Some(n) => garp_defaults.push((
+                                    "announce_count",
+                                    n.to_string(),
+                                    g.line,
+                                    "vrrp_garp_master_repeat",
+                                )),
+                                None => t.warn(
+                                    g.line,
+                                    format!("{:?}: not a count; not translated", g.text()),
+                                ),
+                            }
+                        }
                         // Script security and the script user only matter to keepalived, which
                         // runs check scripts as another user; vipd's probes run in-process.
-                        "enable_script_security" | "script_user" | "max_auto_priority"
+                        "enable_script_security"
+                        | "script_user"
+                        | "max_auto_priority"
                         | "router_id" => {}
                         other => t.warn(
                             g.line,
@@ -107,17 +131,20 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
             "vrrp_instance" => instances.push(s),
             "include" => t.refuse(
                 s.line,
-                format!("{:?}: included files are not read; import the combined configuration", s.text()),
+                format!(
+                    "{:?}: included files are not read; import the combined configuration",
+                    s.text()
+                ),
             ),
             "virtual_server" | "virtual_server_group" => t.refuse(
                 s.line,
                 format!("{}: LVS load balancing is not part of vipd", s.keyword()),
             ),
-            "vrrp_sync_group" => t.refuse(
+            "vrrp_sync_group" => groups.push(s),
+            other => t.warn(
                 s.line,
-                "vrrp_sync_group: vipd instances fail over independently; OpenShift renders no sync groups",
+                format!("{other}: not translated (unknown to vipd import)"),
             ),
-            other => t.warn(s.line, format!("{other}: not translated (unknown to vipd import)")),
         }
     }
 
@@ -136,6 +163,10 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
             script_names.extend(s.arg(1).map(str::to_owned));
         }
     }
+    let groups: Vec<SyncGroup> = groups
+        .iter()
+        .filter_map(|g| translate_group(&mut t, g, &script_names))
+        .collect();
     let mut names_seen: HashMap<String, usize> = HashMap::new();
     for s in &instances {
         let inst = translate_instance(
@@ -146,7 +177,25 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
             &garp_defaults,
             &script_names,
         );
-        if let Some((name, text)) = inst {
+        if let Some((name, mut text)) = inst {
+            let kname = s.arg(1).unwrap_or_default();
+            if let Some(g) = groups
+                .iter()
+                .find(|g| g.members.iter().any(|(m, _)| m == kname))
+            {
+                // OpenShift moves the checks from the instances to the group (dual stack on
+                // OpenStack): every member tracks them.
+                if !g.track.is_empty() && !text.contains("\ntrack = ") {
+                    text.push_str(&format!(
+                        "track = [{}]{}\n",
+                        g.track.join(", "),
+                        comment(&format!(
+                            "line {}: vrrp_sync_group {} track_script",
+                            g.track_line, g.name
+                        ))
+                    ));
+                }
+            }
             if let Some(first) = names_seen.get(&name) {
                 t.refuse(
                     s.line,
@@ -158,6 +207,15 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
             body.push_str(&text);
         }
     }
+    for g in &groups {
+        body.push('\n');
+        body.push_str(&sync_group_table(
+            &mut t,
+            g,
+            &instances,
+            cluster_for_vrid.as_deref(),
+        ));
+    }
     if instances.is_empty() {
         t.refuse(0, "no vrrp_instance: nothing to translate");
     }
@@ -166,6 +224,126 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
         body,
         notes: t.notes,
     }
+}
+
+/// A `vrrp_sync_group`: its name, members (keepalived names, with lines) and tracked scripts.
+struct SyncGroup {
+    name: String,
+    line: usize,
+    members: Vec<(String, usize)>,
+    track: Vec<String>,
+    track_line: usize,
+}
+
+/// `vrrp_sync_group NAME { group { I1 I2 } track_script { ... } }`.
+fn translate_group(t: &mut Translator<'_>, s: &Stmt, scripts: &[String]) -> Option<SyncGroup> {
+    let Some(name) = s.arg(1) else {
+        t.refuse(s.line, "vrrp_sync_group without a name");
+        return None;
+    };
+    let mut g = SyncGroup {
+        name: name.to_owned(),
+        line: s.line,
+        members: Vec::new(),
+        track: Vec::new(),
+        track_line: s.line,
+    };
+    for c in s.children() {
+        match c.keyword() {
+            "group" => {
+                for m in c.children() {
+                    let words = std::iter::once(m.keyword()).chain((1..).map_while(|i| m.arg(i)));
+                    g.members.extend(words.map(|w| (w.to_owned(), m.line)));
+                }
+            }
+            "track_script" => {
+                g.track_line = c.line;
+                g.track = translate_track(t, c, scripts);
+            }
+            k if k.starts_with("notify") || k == "smtp_alert" => t.warn(
+                c.line,
+                format!(
+                    "vrrp_sync_group {name}: {k}: not translated; vipd logs every state change"
+                ),
+            ),
+            other => t.refuse(
+                c.line,
+                format!(
+                    "vrrp_sync_group {name}: {other}: only group and track_script are translated"
+                ),
+            ),
+        }
+    }
+    Some(g)
+}
+
+/// `[[sync_group]]` for `g`, its members named as the instances are.
+fn sync_group_table(
+    t: &mut Translator<'_>,
+    g: &SyncGroup,
+    instances: &[&Stmt],
+    cluster: Option<&str>,
+) -> String {
+    let mut names = Vec::new();
+    for (m, line) in &g.members {
+        if instances.iter().any(|s| s.arg(1) == Some(m.as_str())) {
+            names.push(toml_out::string(&instance_name(m, cluster)));
+        } else {
+            t.refuse(
+                *line,
+                format!(
+                    "vrrp_sync_group {}: {m} is no vrrp_instance of this file",
+                    g.name
+                ),
+            );
+        }
+    }
+    if names.len() < 2 {
+        t.warn(
+            g.line,
+            format!(
+                "vrrp_sync_group {}: fewer than two instances; vipd needs two or more in a group",
+                g.name
+            ),
+        );
+    }
+    format!(
+        "[[sync_group]]\nname = {}{}\ninstances = [{}]\n",
+        toml_out::string(&g.name),
+        comment(&format!("line {}: vrrp_sync_group {}", g.line, g.name)),
+        names.join(", ")
+    )
+}
+
+/// The entries of a `track_script` block as `track` items.
+fn translate_track(t: &mut Translator<'_>, c: &Stmt, scripts: &[String]) -> Vec<String> {
+    let mut track = Vec::new();
+    for ts in c.children() {
+        let Some(check) = ts.arg(0) else { continue };
+        if !scripts.iter().any(|s| s == check) {
+            t.refuse(
+                ts.line,
+                format!("track_script {check}: no vrrp_script of that name was translated"),
+            );
+            continue;
+        }
+        match (ts.arg(1), ts.arg(2)) {
+            (None, _) => track.push(format!("{{ check = {} }}", toml_out::string(check))),
+            (Some("weight"), Some(w)) if w.parse::<i32>().is_ok() && ts.arg(3).is_none() => track
+                .push(format!(
+                    "{{ check = {}, weight = {w} }}",
+                    toml_out::string(check)
+                )),
+            _ => t.refuse(
+                ts.line,
+                format!(
+                    "track_script {:?}: only 'name' or 'name weight N' is translated",
+                    ts.text()
+                ),
+            ),
+        }
+    }
+    track
 }
 
 /// `<cluster>_API` / `<cluster>_INGRESS` (OpenShift's instance names) -> the cluster name.
@@ -597,20 +775,7 @@ fn translate_instance(
             }
             ("track_script", _) => {
                 track_line = c.line;
-                for ts in c.children() {
-                    let Some(check) = ts.arg(0) else { continue };
-                    if !scripts.iter().any(|s| s == check) {
-                        t.refuse(ts.line, format!("track_script {check}: no vrrp_script of that name was translated"));
-                        continue;
-                    }
-                    match (ts.arg(1), ts.arg(2)) {
-                        (None, _) => track.push(format!("{{ check = {} }}", toml_out::string(check))),
-                        (Some("weight"), Some(w)) if w.parse::<i32>().is_ok() && ts.arg(3).is_none() => {
-                            track.push(format!("{{ check = {}, weight = {w} }}", toml_out::string(check)))
-                        }
-                        _ => t.refuse(ts.line, format!("track_script {:?}: only 'name' or 'name weight N' is translated", ts.text())),
-                    }
-                }
+                track = translate_track(t, c, scripts);
             }
             ("garp_master_delay", Some(d)) => match seconds_or_off(d) {
                 Some(x) => lines.push_str(&toml_out::line("announce_repeat_after", &toml_out::string(&x), &from)),
