@@ -40,13 +40,16 @@ impl Validator<'_> {
                     ))
                 } else if members.contains(n) {
                     Some(format!("{n:?} is listed twice"))
-                } else if let Some(other) = groups.iter().find(|o| o.instances.contains(n)) {
-                    Some(format!(
-                        "{n:?} is already in sync group {:?}; an instance follows one group",
-                        other.name
-                    ))
                 } else {
-                    None
+                    groups
+                        .iter()
+                        .find(|o| o.instances.contains(n))
+                        .map(|other| {
+                            format!(
+                            "{n:?} is already in sync group {:?}; an instance follows one group",
+                            other.name
+                        )
+                        })
                 };
                 match problem {
                     Some(p) => self.err(i.span(), key("instances"), p),
