@@ -7,12 +7,14 @@
 //! - [`packet`]: VRRPv3 (RFC 9568) and VRRPv2 (RFC 3768) codec and checksums.
 //! - [`timers`]: Skew_Time / Master_Down_Interval arithmetic.
 //! - [`router`]: the per-virtual-router state machine ([`Router`]).
+//! - [`handoff`]: when an OpenShift bootstrap gives the API VIP to the masters.
 //! - [`liveness`]: fast failure detection (BFD) as an input: [`Liveness`] reports bring the
 //!   Master_Down_Timer forward.
 //! - [`sync_group`]: virtual routers that move together (keepalived's `vrrp_sync_group`).
 //! - [`vrid`]: OpenShift's fletcher8 virtual router id derivation.
 //! - `sim` (cargo feature `sim`, on in this crate's own tests): a deterministic LAN simulator.
 
+pub mod handoff;
 pub mod liveness;
 pub mod packet;
 pub mod reassert;
