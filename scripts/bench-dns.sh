@@ -12,6 +12,11 @@
 #   sudo scripts/bench-dns.sh --scale [--sizes 10,1000,10000] [--rounds N] [--duration S] [--rate QPS]
 #   cost growth with node records (issue 13 point 4): vipd alone, one process per size, CPU per
 #   query, p50/p99, lost, RSS/PSS; no Knot or dnsdist (so dnsdist is not installed for it).
+#
+#   sudo scripts/bench-dns.sh --instructions [--duration S] [--rate QPS]
+#   user-space instructions per query (callgrind; installs valgrind), local and forwarded
+#   names, vipd alone: the deterministic figure for A/B comparisons of a change (default 8 s at
+#   2000 qps per kind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +26,15 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 bash scripts/setup.sh
-scale=0
-for a in "$@"; do if [[ $a == --scale ]]; then scale=1; fi; done
-if [[ $scale -eq 0 ]] && ! command -v dnsdist >/dev/null; then
+no_dnsdist=0
+for a in "$@"; do if [[ $a == --scale || $a == --instructions ]]; then no_dnsdist=1; fi; done
+for a in "$@"; do
+    if [[ $a == --instructions ]] && ! command -v valgrind >/dev/null; then
+        echo "bench-dns.sh: installing valgrind (callgrind counts the instructions)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null
+    fi
+done
+if [[ $no_dnsdist -eq 0 ]] && ! command -v dnsdist >/dev/null; then
     echo "bench-dns.sh: installing dnsdist (the forwarder vipd is compared with)" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q dnsdist >/dev/null
     # The package starts a system dnsdist on port 53; this benchmark starts its own.

@@ -16,12 +16,26 @@ Then, in alternating order per round, dnsperf measures for each server:
 Local answers: vipd vs Knot. Forwarded names: vipd vs dnsdist (both answer from their caches
 once warm). Prints Markdown tables with every round and min/median/max of the ratios.
 
+--baseline PATH adds a second `vipd run` (another build, e.g. before a change; own port and
+control socket, same configuration) measured in every round in rotating order with the others,
+and a table of CPU per query of vipd over the baseline: a before/after under the same load.
+
 --scale (issue 13 point 4) measures vipd alone: one `vipd run` per --sizes entry (default 10,
 1000 and 10000 [[dns.node]] records, generated), all started side by side in the namespace, and
 per round, sizes in rotating order, CPU per answered query at the fixed rate for local names
 (random existing node names plus api, api-int, *.apps), p50/p99, lost, and RSS/PSS from
 smaps_rollup after the load; min/median/max over the rounds, CPU also as a ratio to the first
 size in the same round. Neither Knot nor dnsdist is started (only the upstream knotd).
+
+--instructions counts the user-space instructions vipd executes per query, which unlike time
+do not depend on the machine's load: `vipd run` (same configuration) under
+`valgrind --tool=callgrind --instr-atstart=no`, warmed up (forwarder cache filled), then for
+local names and for forwarded names in turn, instrumentation on, dnsperf at --rate (default
+2000 here: valgrind runs the daemon about 50x slower) for --duration seconds, instrumentation
+off, a dump; instructions of every thread over the window divided by the answers dnsperf
+counted. The count includes the daemon's other threads over the window (tokio's idle timer
+wake-ups, a few hundred per query at 2000 qps) and depends a little on how many datagrams each
+recvmmsg returns; A/B runs of one change agree within about 5 %.
 """
 
 import argparse
@@ -35,7 +49,7 @@ import tempfile
 import time
 
 CD = "ostest.test.metalkube.org"
-VIPD_PORT, KNOT_PORT, DNSDIST_PORT = 5300, 5301, 5302
+VIPD_PORT, KNOT_PORT, DNSDIST_PORT, BASELINE_PORT = 5300, 5301, 5302, 5303
 # In a namespace of its own: vipd skips resolv.conf entries that are loopback or its own node's
 # addresses (they would loop back to itself).
 UPSTREAM = "198.51.100.53"
@@ -451,12 +465,77 @@ def scale_main(args):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
+def callgrind_totals(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    sys.exit(f"bench-dns: no totals in {path}")
+
+
+def instructions_main(args):
+    """--instructions: callgrind instructions per query, local and forwarded names."""
+    work = tempfile.mkdtemp(prefix="bench-dns-instr.")
+    netns = f"vbench{os.getpid()}"
+    up_netns = f"vbup{os.getpid()}"
+    sh(["ip", "netns", "add", netns])
+    lab = Lab(work, netns)
+    upstream = None
+    rate = args.rate if args.rate_given else 2000
+    try:
+        sh(lab.ns(["ip", "link", "set", "lo", "up"]))
+        sh(["ip", "netns", "add", up_netns])
+        sh(["ip", "link", "add", "vb-bench", "netns", netns, "type", "veth", "peer", "name",
+            "vb-up", "netns", up_netns])
+        for ns, dev, addr in [(netns, "vb-bench", "198.51.100.1/24"),
+                              (up_netns, "vb-up", f"{UPSTREAM}/24")]:
+            sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        configs(work, args.workers)
+        upstream = Lab(work, up_netns)
+        upstream.start("upstream", ["knotd", "-c", f"{work}/upstream.conf"])
+        out = f"{work}/callgrind.out"
+        vipd = lab.start("vipd", ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                  f"--callgrind-out-file={out}", args.vipd, "run",
+                                  "--config", f"{work}/vipd.toml"])
+        # wait_answer tries for 10 s or more: enough for start-up under valgrind.
+        wait_answer(lab, VIPD_PORT, f"api.{CD}", "192.0.2.5")
+        wait_answer(lab, VIPD_PORT, "www.upstream.test", "198.51.100.10")
+        for kind in ("local", "forwarded"):
+            dnsperf(lab, VIPD_PORT, f"{work}/{kind}", 2, rate=1000)
+        results = {}
+        for part, kind in enumerate(("local", "forwarded"), start=1):
+            sh(["callgrind_control", "-i", "on", str(vipd.pid)])
+            r = dnsperf(lab, VIPD_PORT, f"{work}/{kind}", args.duration, rate=rate)
+            sh(["callgrind_control", "-i", "off", str(vipd.pid)])
+            sh(["callgrind_control", "-d", str(vipd.pid)])
+            time.sleep(1)
+            total = callgrind_totals(f"{out}.{part}")
+            results[kind] = (total, r["completed"], r["lost"])
+            print(f"{kind}: {total} instructions over {r['completed']} answers, "
+                  f"{total / r['completed']:.0f} per query", file=sys.stderr, flush=True)
+        vipd_v = sh([args.vipd, "--version"]).split()[-1]
+        print(f"\nvipd {vipd_v} (`vipd run`, release build, {args.workers} UDP workers) under "
+              f"callgrind; {args.duration} s of dnsperf at {rate} qps per kind (-c 4 -T 2 -q 256) "
+              f"after a warm-up; files {out}.1 (local), {out}.2 (forwarded)\n")
+        print("| names | instructions per query | answers | lost |\n|---|---|---|---|")
+        for kind, (total, completed, lost) in results.items():
+            print(f"| {kind} | {total / completed:.0f} | {completed} | {lost} |")
+    finally:
+        lab.stop()
+        if upstream:
+            upstream.stop()
+        for ns in (netns, up_netns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vipd", required=True)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=8)
-    ap.add_argument("--rate", type=int, default=30000)
+    ap.add_argument("--rate", type=int, default=None)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--scale", action="store_true",
                     help="cost growth with node records: vipd alone, one process per --sizes")
@@ -465,7 +544,17 @@ def main():
     ap.add_argument("--queries", type=int, default=20000,
                     help="--scale: lines in each size's query file")
     ap.add_argument("--seed", type=int, default=13, help="--scale: query file random seed")
+    ap.add_argument("--baseline", default=None,
+                    help="a second vipd binary measured in the same rounds (before/after)")
+    ap.add_argument("--instructions", action="store_true",
+                    help="callgrind instructions per query (local and forwarded), vipd alone")
     args = ap.parse_args()
+    args.rate_given = args.rate is not None
+    if args.rate is None:
+        args.rate = 30000
+    if args.instructions:
+        instructions_main(args)
+        return
     if args.scale:
         scale_main(args)
         return
@@ -489,6 +578,11 @@ def main():
             sh(["ip", "-n", ns, "link", "set", dev, "up"])
             sh(["ip", "-n", ns, "link", "set", "lo", "up"])
         configs(work, args.workers)
+        if args.baseline:
+            with open(f"{work}/vipd.toml") as f:
+                base = f.read().replace(f"127.0.0.1:{VIPD_PORT}", f"127.0.0.1:{BASELINE_PORT}")
+            write(f"{work}/baseline.toml", base.replace(
+                "[dns]", f'[control]\nsocket = "{work}/baseline.sock"\n\n[dns]', 1))
         upstream = Lab(work, up_netns)
         upstream.start("upstream", ["knotd", "-c", f"{work}/upstream.conf"])
         knot = lab.start("knot", ["knotd", "-c", f"{work}/knot.conf"])
@@ -505,12 +599,23 @@ def main():
             "dnsdist": server_pid(dnsdist.pid, "dnsdist"),
         }
         ports = {"vipd": VIPD_PORT, "knot": KNOT_PORT, "dnsdist": DNSDIST_PORT}
+        if args.baseline:
+            baseline = lab.start("baseline", [args.baseline, "run", "--config",
+                                              f"{work}/baseline.toml"])
+            wait_answer(lab, BASELINE_PORT, f"api.{CD}", "192.0.2.5")
+            wait_answer(lab, BASELINE_PORT, "www.upstream.test", "198.51.100.10")
+            pids["baseline"] = server_pid(baseline.pid, os.path.basename(args.baseline)[:15])
+            ports["baseline"] = BASELINE_PORT
         mem_rest = {s: memory_kib(p) for s, p in pids.items()}
         results = {}
         for rnd in range(1, args.rounds + 1):
             for kind, pair, qfile in [("local", ("vipd", "knot"), f"{work}/local"),
                                       ("forwarded", ("vipd", "dnsdist"), f"{work}/forwarded")]:
                 order = pair if rnd % 2 else pair[::-1]
+                if args.baseline:
+                    pair += ("baseline",)
+                    k = (rnd - 1) % 3
+                    order = pair[k:] + pair[:k]
                 for server in order:
                     r = measure(lab, pids[server], ports[server], qfile, args)
                     results[(kind, server, rnd)] = r
@@ -555,6 +660,23 @@ def main():
             print(ratio_row("CPU per query", cpu_r))
             print(ratio_row(f"p99 at {args.rate} qps", p99_r))
             print(ratio_row("saturation qps", sat_r))
+            print()
+        if args.baseline:
+            print(f"This build against the baseline ({args.baseline}), same rounds:\n")
+            print("| round | local: vipd / baseline CPU per query (baseline us) | forwarded: vipd / "
+                  "baseline CPU per query (baseline us) |\n|---|---|---|")
+            rel = {"local": [], "forwarded": []}
+            for rnd in range(1, args.rounds + 1):
+                for kind in rel:
+                    rel[kind].append(results[(kind, "vipd", rnd)]["cpu_us"]
+                                     / results[(kind, "baseline", rnd)]["cpu_us"])
+                print(f"| {rnd} | {rel['local'][-1]:.2f} "
+                      f"({results[('local', 'baseline', rnd)]['cpu_us']:.2f} us) | "
+                      f"{rel['forwarded'][-1]:.2f} "
+                      f"({results[('forwarded', 'baseline', rnd)]['cpu_us']:.2f} us) |")
+            print("\n| vipd / baseline | min | median | max |\n|---|---|---|---|")
+            print(ratio_row("CPU per local answer", rel["local"]))
+            print(ratio_row("CPU per forwarded answer", rel["forwarded"]))
             print()
         print("Memory (KiB, /proc/PID/smaps_rollup; USS = private clean + dirty):\n")
         print("| server | RSS at rest | PSS at rest | USS at rest | RSS after load | PSS after load | USS after load |")
