@@ -3,8 +3,9 @@
 //!
 //! The batches call libc directly rather than through nix: nix's `recvmmsg` / `sendmmsg` build
 //! their headers from iterators and copy each peer's 128-byte `SockaddrStorage` in and out on
-//! every call, which was about a fifth of the user-space instructions of a local answer. Here a
-//! reply's header points at the address the kernel wrote for its query, so nothing is copied.
+//! every call: about 360 of the 2,500 instructions a local answer cost (callgrind, whole daemon).
+//! Here a reply's header points at the address the kernel wrote for its query, so nothing is
+//! copied.
 
 use std::io;
 use std::mem::size_of;
@@ -57,11 +58,17 @@ struct Batch {
     reply_peers: [usize; UDP_BATCH],
 }
 
+/// libc's plain C structs used here, whose fields are integers and raw pointers only.
+trait PlainC: Copy {}
+impl PlainC for libc::sockaddr_storage {}
+impl PlainC for libc::iovec {}
+impl PlainC for libc::mmsghdr {}
+
 /// An all-zero C value: null pointers, zero lengths, `AF_UNSPEC`.
-fn zeroed<T: Copy>() -> T {
-    // SAFETY: only instantiated below with libc's plain C structs (`sockaddr_storage`, `iovec`,
-    // `mmsghdr`), whose fields are integers and raw pointers, for which all-zero bytes are a
-    // valid value (null pointers are valid raw pointers; they are never dereferenced as such).
+fn zeroed<T: PlainC>() -> T {
+    // SAFETY: `PlainC` is implemented only for C structs of integers and raw pointers, for which
+    // all-zero bytes are a valid value (null raw pointers are valid values; they are never
+    // dereferenced before the header set-up below replaces them).
     unsafe { std::mem::zeroed() }
 }
 
