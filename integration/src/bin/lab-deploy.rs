@@ -743,6 +743,7 @@ struct Machine {
 
 impl Machine {
     fn boot(root: &Path, ns: &str, name: &str, share: &Path, log: PathBuf) -> Result<Machine> {
+        fs::create_dir_all(share.join("out"))?;
         let out = fs::File::create(&log)?;
         let err = out.try_clone()?;
         let child = Command::new("systemd-nspawn")
@@ -755,6 +756,8 @@ impl Machine {
                 &format!("--network-namespace-path=/run/netns/{ns}"),
                 &format!("--machine={name}"),
                 &format!("--bind-ro={}:/mnt/vipd", share.display()),
+                // Written from inside (the stand-in kubelet's verdict), read after poweroff.
+                &format!("--bind={}:/mnt/out", share.join("out").display()),
                 "-D",
                 &root.to_string_lossy(),
                 "-b",
@@ -1115,7 +1118,25 @@ fn systemd_form() -> Result<()> {
     lab.wait_holder_is(vip(), 0, Duration::from_secs(10))?;
     ok("systemd: good config back: node 0 holds the VIP");
 
-    // poweroff of the whole machine: systemd stops vipd before the network goes.
+    // A stand-in kubelet (the API server is its static pod): at shutdown it must find vipd
+    // already stopped, i.e. the VIPs handed over while the API server still served.
+    let kubelet = "[Unit]\nDescription=stand-in kubelet (lab)\n[Service]\nExecStart=/bin/sleep infinity\n\
+                   ExecStop=/bin/sh -c 'if test -S /run/vipd/vipd.sock; then echo vipd-running; else echo vipd-stopped; fi > /mnt/out/kubelet-stop'\n\
+                   [Install]\nWantedBy=multi-user.target\n";
+    fs::write(share.join("kubelet.service"), kubelet)?;
+    let _ = fs::remove_file(share.join("out").join("kubelet-stop"));
+    for cmd in [
+        "install -m 0644 /mnt/vipd/kubelet.service /etc/systemd/system/kubelet.service",
+        "systemctl daemon-reload",
+        "systemctl start kubelet",
+        "systemctl restart vipd",
+    ] {
+        m.exec(&["sh", "-c", cmd])
+            .with_context(|| format!("stand-in kubelet step `{cmd}`"))?;
+    }
+    lab.wait_holder_is(vip(), 0, Duration::from_secs(10))?;
+
+    // poweroff of the whole machine: systemd stops vipd before the kubelet and the network.
     let poweroff = || {
         let _ = m.output(&["systemctl", "poweroff"]);
         let gone = wait_until(Duration::from_secs(30), || Ok((!m.running()).then_some(())))?;
@@ -1130,6 +1151,11 @@ fn systemd_form() -> Result<()> {
         Duration::from_millis(500),
         poweroff,
     )?;
+    let seen = fs::read_to_string(share.join("out").join("kubelet-stop")).unwrap_or_default();
+    if seen.trim() != "vipd-stopped" {
+        bail!("systemd: poweroff: the stand-in kubelet stopped while vipd still ran ({:?}); After=kubelet.service must stop vipd first", seen.trim());
+    }
+    ok("systemd: poweroff: vipd stopped (VIPs handed over) before the kubelet, as After=kubelet.service orders");
     Ok(())
 }
 
