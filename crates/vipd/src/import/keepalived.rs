@@ -62,73 +62,93 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
         );
     }
     let stmts = parsed.stmts;
+    let top = read_top_level(&mut t, &stmts);
 
-    let mut version_default: Option<(u8, usize)> = None;
-    // global_defs announcement defaults: (vipd key, TOML value, line, keepalived keyword).
-    let mut garp_defaults: Vec<(&'static str, String, usize, &'static str)> = Vec::new();
-    let mut scripts: Vec<&Stmt> = Vec::new();
-    let mut instances: Vec<&Stmt> = Vec::new();
-    let mut groups: Vec<&Stmt> = Vec::new();
-    for s in &stmts {
+    let cluster_name = cluster_from_instances(&top.instances);
+    let cluster_for_vrid = t
+        .cluster_override
+        .map(str::to_owned)
+        .or_else(|| cluster_name.as_ref().map(|(n, _)| n.clone()));
+
+    let mut body = String::new();
+    let mut script_names: Vec<String> = Vec::new();
+    for s in &top.scripts {
+        if let Some(check) = translate_script(&mut t, s) {
+            body.push('\n');
+            body.push_str(&check);
+            script_names.extend(s.arg(1).map(str::to_owned));
+        }
+    }
+    let groups: Vec<SyncGroup> = top
+        .groups
+        .iter()
+        .filter_map(|g| translate_group(&mut t, g, &script_names))
+        .collect();
+    let cx = InstanceContext {
+        cluster: cluster_for_vrid.as_deref(),
+        globals: &top.globals,
+        scripts: &script_names,
+    };
+    instance_tables(&mut t, &top.instances, &groups, &cx, &mut body);
+    for g in &groups {
+        body.push('\n');
+        body.push_str(&sync_group_table(
+            &mut t,
+            g,
+            &top.instances,
+            cluster_for_vrid.as_deref(),
+        ));
+    }
+    if top.instances.is_empty() {
+        t.refuse(0, "no vrrp_instance: nothing to translate");
+    }
+    KeepalivedImport {
+        cluster_name,
+        body,
+        notes: t.notes,
+    }
+}
+
+/// The top-level statements of a keepalived.conf by kind, and what global_defs set.
+struct TopLevel<'s> {
+    globals: GlobalDefs,
+    scripts: Vec<&'s Stmt>,
+    instances: Vec<&'s Stmt>,
+    groups: Vec<&'s Stmt>,
+}
+
+/// What global_defs sets for every instance.
+#[derive(Default)]
+struct GlobalDefs {
+    /// `vrrp_version`, with its line.
+    version: Option<(u8, usize)>,
+    /// Announcement defaults: (vipd key, TOML value, line, keepalived keyword).
+    garp: Vec<(&'static str, String, usize, &'static str)>,
+}
+
+/// What the translation of every instance reads besides its own block.
+struct InstanceContext<'a> {
+    /// The cluster name that decides whether a VRID is the derived one.
+    cluster: Option<&'a str>,
+    globals: &'a GlobalDefs,
+    /// The names of the translated `vrrp_script`s (what `track_script` may name).
+    scripts: &'a [String],
+}
+
+/// Sorts the top-level statements, reading `global_defs` and refusing what vipd has no
+/// equivalent for.
+fn read_top_level<'s>(t: &mut Translator<'_>, stmts: &'s [Stmt]) -> TopLevel<'s> {
+    let mut top = TopLevel {
+        globals: GlobalDefs::default(),
+        scripts: Vec::new(),
+        instances: Vec::new(),
+        groups: Vec::new(),
+    };
+    for s in stmts {
         match s.keyword() {
-            "global_defs" => {
-                for g in s.children() {
-                    match g.keyword() {
-                        "vrrp_version" => match g.arg(1).and_then(|v| v.parse().ok()) {
-                            Some(v @ (2 | 3)) => version_default = Some((v, g.line)),
-                            _ => t.refuse(
-                                g.line,
-                                format!("{:?}: accepted vrrp_version 2 or 3", g.text()),
-                            ),
-                        },
-                        k @ ("vrrp_garp_master_refresh" | "vrrp_garp_master_delay") => {
-                            let (key, k) = if k == "vrrp_garp_master_refresh" {
-                                ("announce_refresh", "vrrp_garp_master_refresh")
-                            } else {
-                                ("announce_repeat_after", "vrrp_garp_master_delay")
-                            };
-                            match g.arg(1).and_then(seconds_or_off) {
-                                Some(v) => {
-                                    garp_defaults.push((key, toml_out::string(&v), g.line, k))
-                                }
-                                None => t.warn(
-                                    g.line,
-                                    format!(
-                                        "{:?}: not a number of seconds; not translated",
-                                        g.text()
-                                    ),
-                                ),
-                            }
-                        }
-                        "vrrp_garp_master_repeat" => {
-                            match g.arg(1).and_then(|n| n.parse::<u32>().ok()) {
-                                Some(n) => garp_defaults.push((
-                                    "announce_count",
-                                    n.to_string(),
-                                    g.line,
-                                    "vrrp_garp_master_repeat",
-                                )),
-                                None => t.warn(
-                                    g.line,
-                                    format!("{:?}: not a count; not translated", g.text()),
-                                ),
-                            }
-                        }
-                        // Script security and the script user only matter to keepalived, which
-                        // runs check scripts as another user; vipd's probes run in-process.
-                        "enable_script_security"
-                        | "script_user"
-                        | "max_auto_priority"
-                        | "router_id" => {}
-                        other => t.warn(
-                            g.line,
-                            format!("global_defs {other}: not translated (no vipd equivalent)"),
-                        ),
-                    }
-                }
-            }
-            "vrrp_script" => scripts.push(s),
-            "vrrp_instance" => instances.push(s),
+            "global_defs" => read_global_defs(t, s, &mut top.globals),
+            "vrrp_script" => top.scripts.push(s),
+            "vrrp_instance" => top.instances.push(s),
             "include" => t.refuse(
                 s.line,
                 format!(
@@ -140,89 +160,105 @@ pub fn translate_keepalived(text: &str, cluster_name: Option<&str>) -> Keepalive
                 s.line,
                 format!("{}: LVS load balancing is not part of vipd", s.keyword()),
             ),
-            "vrrp_sync_group" => groups.push(s),
+            "vrrp_sync_group" => top.groups.push(s),
             other => t.warn(
                 s.line,
                 format!("{other}: not translated (unknown to vipd import)"),
             ),
         }
     }
+    top
+}
 
-    let cluster_name = cluster_from_instances(&instances);
-    let cluster_for_vrid = t
-        .cluster_override
-        .map(str::to_owned)
-        .or_else(|| cluster_name.as_ref().map(|(n, _)| n.clone()));
-
-    let mut body = String::new();
-    let mut script_names: Vec<String> = Vec::new();
-    for s in &scripts {
-        if let Some(check) = translate_script(&mut t, s) {
-            body.push('\n');
-            body.push_str(&check);
-            script_names.extend(s.arg(1).map(str::to_owned));
-        }
-    }
-    let groups: Vec<SyncGroup> = groups
-        .iter()
-        .filter_map(|g| translate_group(&mut t, g, &script_names))
-        .collect();
-    let mut names_seen: HashMap<String, usize> = HashMap::new();
-    for s in &instances {
-        let inst = translate_instance(
-            &mut t,
-            s,
-            cluster_for_vrid.as_deref(),
-            version_default,
-            &garp_defaults,
-            &script_names,
-        );
-        if let Some((name, mut text)) = inst {
-            let kname = s.arg(1).unwrap_or_default();
-            if let Some(g) = groups
-                .iter()
-                .find(|g| g.members.iter().any(|(m, _)| m == kname))
-            {
-                // OpenShift moves the checks from the instances to the group (dual stack on
-                // OpenStack): every member tracks them.
-                if !g.track.is_empty() && !text.contains("\ntrack = ") {
-                    text.push_str(&format!(
-                        "track = [{}]{}\n",
-                        g.track.join(", "),
-                        comment(&format!(
-                            "line {}: vrrp_sync_group {} track_script",
-                            g.track_line, g.name
-                        ))
-                    ));
+/// One `global_defs` block (a file may have several; later values add to earlier ones).
+fn read_global_defs(t: &mut Translator<'_>, s: &Stmt, globals: &mut GlobalDefs) {
+    for g in s.children() {
+        match g.keyword() {
+            "vrrp_version" => match g.arg(1).and_then(|v| v.parse().ok()) {
+                Some(v @ (2 | 3)) => globals.version = Some((v, g.line)),
+                _ => t.refuse(
+                    g.line,
+                    format!("{:?}: accepted vrrp_version 2 or 3", g.text()),
+                ),
+            },
+            k @ ("vrrp_garp_master_refresh" | "vrrp_garp_master_delay") => {
+                let (key, k) = if k == "vrrp_garp_master_refresh" {
+                    ("announce_refresh", "vrrp_garp_master_refresh")
+                } else {
+                    ("announce_repeat_after", "vrrp_garp_master_delay")
+                };
+                match g.arg(1).and_then(seconds_or_off) {
+                    Some(v) => globals.garp.push((key, toml_out::string(&v), g.line, k)),
+                    None => t.warn(
+                        g.line,
+                        format!("{:?}: not a number of seconds; not translated", g.text()),
+                    ),
                 }
             }
-            if let Some(first) = names_seen.get(&name) {
-                t.refuse(
-                    s.line,
-                    format!("vrrp_instance maps to the name {name:?} like the one at line {first}; rename one of them"),
-                );
-            }
-            names_seen.insert(name, s.line);
-            body.push('\n');
-            body.push_str(&text);
+            "vrrp_garp_master_repeat" => match g.arg(1).and_then(|n| n.parse::<u32>().ok()) {
+                Some(n) => globals.garp.push((
+                    "announce_count",
+                    n.to_string(),
+                    g.line,
+                    "vrrp_garp_master_repeat",
+                )),
+                None => t.warn(
+                    g.line,
+                    format!("{:?}: not a count; not translated", g.text()),
+                ),
+            },
+            // Script security and the script user only matter to keepalived, which
+            // runs check scripts as another user; vipd's probes run in-process.
+            "enable_script_security" | "script_user" | "max_auto_priority" | "router_id" => {}
+            other => t.warn(
+                g.line,
+                format!("global_defs {other}: not translated (no vipd equivalent)"),
+            ),
         }
     }
-    for g in &groups {
+}
+
+/// The `[[instance]]` tables, appended to `body`; a sync group's track_script goes to every
+/// member that tracks nothing itself.
+fn instance_tables(
+    t: &mut Translator<'_>,
+    instances: &[&Stmt],
+    groups: &[SyncGroup],
+    cx: &InstanceContext<'_>,
+    body: &mut String,
+) {
+    let mut names_seen: HashMap<String, usize> = HashMap::new();
+    for s in instances {
+        let Some((name, mut text)) = translate_instance(t, s, cx) else {
+            continue;
+        };
+        let kname = s.arg(1).unwrap_or_default();
+        if let Some(g) = groups
+            .iter()
+            .find(|g| g.members.iter().any(|(m, _)| m == kname))
+        {
+            // OpenShift moves the checks from the instances to the group (dual stack on
+            // OpenStack): every member tracks them.
+            if !g.track.is_empty() && !text.contains("\ntrack = ") {
+                text.push_str(&format!(
+                    "track = [{}]{}\n",
+                    g.track.join(", "),
+                    comment(&format!(
+                        "line {}: vrrp_sync_group {} track_script",
+                        g.track_line, g.name
+                    ))
+                ));
+            }
+        }
+        if let Some(first) = names_seen.get(&name) {
+            t.refuse(
+                s.line,
+                format!("vrrp_instance maps to the name {name:?} like the one at line {first}; rename one of them"),
+            );
+        }
+        names_seen.insert(name, s.line);
         body.push('\n');
-        body.push_str(&sync_group_table(
-            &mut t,
-            g,
-            &instances,
-            cluster_for_vrid.as_deref(),
-        ));
-    }
-    if instances.is_empty() {
-        t.refuse(0, "no vrrp_instance: nothing to translate");
-    }
-    KeepalivedImport {
-        cluster_name,
-        body,
-        notes: t.notes,
+        body.push_str(&text);
     }
 }
 
@@ -422,39 +458,85 @@ fn plain_words(script: &str) -> Option<Vec<String>> {
     Some(script.split_whitespace().map(str::to_owned).collect())
 }
 
+/// `line N`, the source reference in the comments of the output.
+fn at(line: usize) -> String {
+    format!("line {line}")
+}
+
+/// The keys of a `vrrp_script` block other than its probe, as read.
+struct ScriptKeys {
+    /// The `script` line's command, with its line.
+    script: Option<(String, usize)>,
+    /// The interval and where it came from.
+    interval: (String, String),
+    /// The timeout and where it came from.
+    timeout: Option<(String, String)>,
+    /// weight / rise / fall, as TOML lines.
+    rest: String,
+}
+
 fn translate_script(t: &mut Translator<'_>, s: &Stmt) -> Option<String> {
     let Some(name) = s.arg(1) else {
         t.refuse(s.line, "vrrp_script without a name");
         return None;
     };
-    let at = |line: usize| format!("line {line}");
-    let mut script: Option<(String, usize)> = None;
     let mut out = format!(
         "[[check]]\nname = {}{}\n",
         toml_out::string(name),
         comment(&format!("{}: vrrp_script {name}", at(s.line)))
     );
-    let mut interval = (
-        "1s".to_owned(),
-        "keepalived's default interval 1s".to_owned(),
-    );
-    let mut timeout: Option<(String, String)> = None;
-    let mut rest = String::new();
+    let ScriptKeys {
+        script,
+        interval,
+        mut timeout,
+        rest,
+    } = read_script_keys(t, s, name);
+    let Some((script, script_line)) = script else {
+        t.refuse(s.line, format!("vrrp_script {name} has no script line"));
+        return None;
+    };
+    let words = strip_timeout(&script, &at(script_line), &mut timeout);
+    let (probe_text, probe_from) = script_probe(t, name, &script, script_line, words);
+    out.push_str(&format!("# {}\n", toml_out::comment_text(&probe_from)));
+    out.push_str(&probe_text);
+    out.push_str(&toml_out::line(
+        "interval",
+        &toml_out::string(&interval.0),
+        &interval.1,
+    ));
+    if let Some((d, from)) = timeout {
+        out.push_str(&toml_out::line("timeout", &toml_out::string(&d), &from));
+    }
+    out.push_str(&rest);
+    Some(out)
+}
+
+/// The statements of a `vrrp_script` block named `name`.
+fn read_script_keys(t: &mut Translator<'_>, s: &Stmt, name: &str) -> ScriptKeys {
+    let mut keys = ScriptKeys {
+        script: None,
+        interval: (
+            "1s".to_owned(),
+            "keepalived's default interval 1s".to_owned(),
+        ),
+        timeout: None,
+        rest: String::new(),
+    };
     for c in s.children() {
         let value = c.arg(1);
         match (c.keyword(), value) {
-            ("script", Some(v)) => script = Some((v.to_owned(), c.line)),
+            ("script", Some(v)) => keys.script = Some((v.to_owned(), c.line)),
             ("interval", Some(v)) => match seconds(v) {
-                Some(d) => interval = (d, format!("{}: interval {v}", at(c.line))),
+                Some(d) => keys.interval = (d, format!("{}: interval {v}", at(c.line))),
                 None => t.refuse(c.line, format!("interval {v:?} is not a number of seconds")),
             },
             ("timeout", Some(v)) => match seconds(v) {
-                Some(d) => timeout = Some((d, format!("{}: timeout {v}", at(c.line)))),
+                Some(d) => keys.timeout = Some((d, format!("{}: timeout {v}", at(c.line)))),
                 None => t.refuse(c.line, format!("timeout {v:?} is not a number of seconds")),
             },
             ("weight", Some(v)) => match v.parse::<i32>() {
                 Ok(w) if c.arg(2).is_none() => {
-                    rest.push_str(&toml_out::line(
+                    keys.rest.push_str(&toml_out::line(
                         "weight",
                         &w.to_string(),
                         &format!("{}: weight {v}", at(c.line)),
@@ -469,7 +551,7 @@ fn translate_script(t: &mut Translator<'_>, s: &Stmt) -> Option<String> {
                 ),
             },
             ("rise" | "fall", Some(v)) => match v.parse::<u32>() {
-                Ok(n) => rest.push_str(&toml_out::line(
+                Ok(n) => keys.rest.push_str(&toml_out::line(
                     c.keyword(),
                     &n.to_string(),
                     &format!("{}: {} {v}", at(c.line), c.keyword()),
@@ -490,27 +572,44 @@ fn translate_script(t: &mut Translator<'_>, s: &Stmt) -> Option<String> {
             ),
         }
     }
-    let Some((script, script_line)) = script else {
-        t.refuse(s.line, format!("vrrp_script {name} has no script line"));
-        return None;
-    };
-    let from = at(script_line);
+    keys
+}
 
-    // `timeout N cmd`: keepalived's scripts bound themselves; vipd's own timeout does that.
-    let mut words = plain_words(&script);
+/// The shell words of `script` (`None` when it needs a shell). `timeout N cmd`: keepalived's
+/// scripts bound themselves; vipd's own timeout does that, so the wrapper goes into `timeout`
+/// (`from` names the script's line).
+fn strip_timeout(
+    script: &str,
+    from: &str,
+    timeout: &mut Option<(String, String)>,
+) -> Option<Vec<String>> {
+    let mut words = plain_words(script);
     if let Some(w) = &words {
         let is_timeout = w
             .first()
             .is_some_and(|p| p == "timeout" || p.ends_with("/timeout"));
         if is_timeout && w.len() > 2 {
             if let Some(d) = seconds(&w[1]) {
-                timeout = Some((d, format!("{from}: {} {}", w[0], w[1])));
+                *timeout = Some((d, format!("{from}: {} {}", w[0], w[1])));
                 words = Some(w[2..].to_vec());
             }
         }
     }
+    words
+}
 
-    let probe = words
+/// The probe keys of the check for `script` (its shell words `words`, if plain) and the
+/// comment saying where they came from: a curl becomes an http check, OpenShift's own scripts
+/// vipd's preset, anything else an exec check.
+fn script_probe(
+    t: &mut Translator<'_>,
+    name: &str,
+    script: &str,
+    script_line: usize,
+    words: Option<Vec<String>>,
+) -> (String, String) {
+    let from = at(script_line);
+    words
         .as_deref()
         .and_then(|w| curl_probe(t, w, script_line, name))
         .map(|(probe, note)| (probe, format!("{from}: {note}")))
@@ -526,27 +625,14 @@ fn translate_script(t: &mut Translator<'_>, s: &Stmt) -> Option<String> {
         .unwrap_or_else(|| {
             let argv = match &words {
                 Some(w) if w.first().is_some_and(|p| p.starts_with('/')) => w.clone(),
-                _ => vec!["/bin/sh".into(), "-c".into(), script.clone()],
+                _ => vec!["/bin/sh".into(), "-c".into(), script.to_owned()],
             };
             t.warn(script_line, format!("vrrp_script {name}: runs {script:?} as an exec check on the host; keepalived ran it inside its container, so check the program exists on the host"));
             (
                 format!("exec = {}\n", toml_out::strings(&argv)),
                 format!("{from}: script {script:?}"),
             )
-        });
-    let (probe_text, probe_from) = probe;
-    out.push_str(&format!("# {}\n", toml_out::comment_text(&probe_from)));
-    out.push_str(&probe_text);
-    out.push_str(&toml_out::line(
-        "interval",
-        &toml_out::string(&interval.0),
-        &interval.1,
-    ));
-    if let Some((d, from)) = timeout {
-        out.push_str(&toml_out::line("timeout", &toml_out::string(&d), &from));
-    }
-    out.push_str(&rest);
-    Some(out)
+        })
 }
 
 /// The probe keys of a preset check as TOML lines.
@@ -661,155 +747,43 @@ fn curl_probe(
     Some((text, format!("curl {url}, as a native http check")))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The keys of one `vrrp_instance` as read from its block, before they are written out.
+#[derive(Default)]
+struct InstanceKeys {
+    vips: Vec<(String, usize)>,
+    vrid: Option<(u8, usize)>,
+    version: Option<(u8, usize)>,
+    password: Option<(String, usize)>,
+    /// The keys written in the block's order (see [`last_of_each_key`]), as TOML lines.
+    lines: String,
+    track: Vec<String>,
+    track_line: usize,
+    unicast_peer_line: Option<usize>,
+    check_unicast_src: bool,
+    interface: Option<String>,
+}
+
 fn translate_instance(
     t: &mut Translator<'_>,
     s: &Stmt,
-    cluster: Option<&str>,
-    version_default: Option<(u8, usize)>,
-    garp_defaults: &[(&'static str, String, usize, &'static str)],
-    scripts: &[String],
+    cx: &InstanceContext<'_>,
 ) -> Option<(String, String)> {
     let Some(kname) = s.arg(1) else {
         t.refuse(s.line, "vrrp_instance without a name");
         return None;
     };
-    let name = instance_name(kname, cluster);
-    let at = |line: usize| format!("line {line}");
+    let name = instance_name(kname, cx.cluster);
     let mut out = format!(
         "[[instance]]\nname = {}{}\n",
         toml_out::string(&name),
         comment(&format!("{}: vrrp_instance {kname}", at(s.line)))
     );
-    let mut vips: Vec<(String, usize)> = Vec::new();
-    let mut vrid: Option<(u8, usize)> = None;
-    let mut version: Option<(u8, usize)> = None;
-    let mut password: Option<(String, usize)> = None;
-    let mut lines = String::new();
-    let mut track: Vec<String> = Vec::new();
-    let mut track_line = 0;
-    let mut unicast_peer_line: Option<usize> = None;
-    let mut check_unicast_src = false;
-    let mut interface: Option<String> = None;
+    let mut keys = InstanceKeys::default();
     for c in s.children() {
-        let v = c.arg(1);
-        let from = format!("{}: {}", at(c.line), c.text());
-        match (c.keyword(), v) {
-            ("state", Some(state)) => {
-                if state == "MASTER" {
-                    t.warn(c.line, "state MASTER: vipd starts every instance as Backup and lets the priorities decide (RFC 9568 section 6.4.1)");
-                }
-            }
-            ("interface", Some(i)) => {
-                interface = Some(i.to_owned());
-                lines.push_str(&toml_out::line("interface", &toml_out::string(i), &from));
-            }
-            ("virtual_router_id", Some(n)) => match n.parse::<u8>() {
-                Ok(id) if id >= 1 => vrid = Some((id, c.line)),
-                _ => t.refuse(c.line, format!("virtual_router_id {n:?}: accepted 1..=255")),
-            },
-            ("priority", Some(p)) => match p.parse::<u8>() {
-                Ok(n) if n >= 1 => lines.push_str(&toml_out::line("priority", &n.to_string(), &from)),
-                _ => t.refuse(c.line, format!("priority {p:?}: accepted 1..=255")),
-            },
-            ("advert_int", Some(a)) => match seconds(a) {
-                Some(d) => lines.push_str(&toml_out::line("advert_interval", &toml_out::string(&d), &from)),
-                None => t.refuse(c.line, format!("advert_int {a:?} is not a number of seconds")),
-            },
-            // keepalived's per-instance keyword is `version`; `vrrp_version` is its global_defs
-            // one, accepted here too.
-            (k @ ("version" | "vrrp_version"), Some(n)) => match n.parse::<u8>() {
-                Ok(x @ (2 | 3)) => version = Some((x, c.line)),
-                _ => t.refuse(c.line, format!("{k} {n:?}: accepted 2 or 3")),
-            },
-            ("nopreempt", None) => lines.push_str(&toml_out::line("preempt", "false", &from)),
-            ("preempt", None) => {}
-            ("preempt_delay", _) => t.warn(c.line, "preempt_delay: not supported; vipd preempts at once (as OpenShift does)"),
-            ("authentication", _) => {
-                let mut kind = None;
-                for a in c.children() {
-                    match (a.keyword(), a.arg(1)) {
-                        ("auth_type", Some(k)) => kind = Some((k.to_owned(), a.line)),
-                        ("auth_pass", Some(p)) => password = Some((p.to_owned(), a.line)),
-                        (other, _) => t.warn(a.line, format!("authentication {other}: not translated")),
-                    }
-                }
-                match kind {
-                    Some((k, _)) if k == "PASS" => {}
-                    Some((k, line)) => {
-                        t.refuse(line, format!("auth_type {k}: vipd speaks only PASS (VRRPv2) or no authentication; a peer using {k} would reject vipd's adverts"));
-                        password = None;
-                    }
-                    None => {
-                        if password.is_some() {
-                            t.warn(c.line, "auth_pass without auth_type: taken as PASS");
-                        }
-                    }
-                }
-            }
-            ("unicast_src_ip", Some(a)) => lines.push_str(&toml_out::line("unicast_source", &toml_out::string(a), &from)),
-            ("check_unicast_src", None) => {
-                check_unicast_src = true;
-                lines.push_str(&toml_out::line("check_source", "true", &from));
-            }
-            ("unicast_peer", _) => {
-                unicast_peer_line = Some(c.line);
-                let peers: Vec<&str> = c.children().iter().filter_map(|p| p.arg(0)).collect();
-                let first = c.children().first().map_or(c.line, |p| p.line);
-                let last = c.children().last().map_or(c.line, |p| p.line);
-                for p in c.children().iter().filter(|p| p.words.len() > 1) {
-                    t.warn(p.line, format!("unicast_peer {:?}: only the address is translated", p.text()));
-                }
-                lines.push_str(&toml_out::line(
-                    "unicast_peers",
-                    &toml_out::strings(&peers),
-                    &format!("lines {first}-{last}: unicast_peer"),
-                ));
-            }
-            ("virtual_ipaddress", _) => {
-                for a in c.children() {
-                    if let Some(vip) = translate_vip(t, a, interface.as_deref()) {
-                        vips.push((vip, a.line));
-                    }
-                }
-            }
-            ("track_script", _) => {
-                track_line = c.line;
-                track = translate_track(t, c, scripts);
-            }
-            ("garp_master_delay", Some(d)) => match seconds_or_off(d) {
-                Some(x) => lines.push_str(&toml_out::line("announce_repeat_after", &toml_out::string(&x), &from)),
-                None => t.warn(c.line, format!("garp_master_delay {d:?}: not a number of seconds; not translated")),
-            },
-            ("garp_master_repeat", Some(n)) => match n.parse::<u32>() {
-                Ok(x) => lines.push_str(&toml_out::line("announce_count", &x.to_string(), &from)),
-                Err(_) => t.warn(c.line, format!("garp_master_repeat {n:?}: not a count; not translated")),
-            },
-            ("garp_master_refresh", Some(d)) => match seconds_or_off(d) {
-                Some(x) => lines.push_str(&toml_out::line("announce_refresh", &toml_out::string(&x), &from)),
-                None => t.warn(c.line, format!("garp_master_refresh {d:?}: not translated")),
-            },
-            (k @ ("virtual_ipaddress_excluded" | "virtual_routes" | "virtual_rules"), _) => t.refuse(
-                c.line,
-                format!("{k}: vipd manages only the VIPs themselves; these addresses / routes would be lost"),
-            ),
-            (k @ ("track_interface" | "track_file" | "track_process" | "track_bfd"), _) => t.refuse(
-                c.line,
-                format!("{k}: only track_script is translated (as [[check]] + track); express it as a check"),
-            ),
-            (k @ ("use_vmac" | "vmac_xmit_base"), _) => t.refuse(
-                c.line,
-                format!("{k}: vipd answers with the interface's own MAC, not a virtual MAC"),
-            ),
-            (k, _) if k.starts_with("notify") || k == "smtp_alert" => t.warn(
-                c.line,
-                format!("{k}: vipd runs no notify scripts; watch `vipd status`, the log or /metrics instead"),
-            ),
-            (k, _) => t.warn(c.line, format!("{k}: not translated")),
-        }
+        keys.read(t, c, cx.scripts);
     }
 
-    if let (Some(line), false) = (unicast_peer_line, check_unicast_src) {
+    if let (Some(line), false) = (keys.unicast_peer_line, keys.check_unicast_src) {
         t.warn(
             line,
             "no check_unicast_src: keepalived heard adverts from any sender; vipd drops those from \
@@ -818,45 +792,107 @@ fn translate_instance(
              accept_from = [\"<its address>\"] (or check_source = false)",
         );
     }
-    if vips.is_empty() {
+    if keys.vips.is_empty() {
         t.refuse(
             s.line,
             format!("vrrp_instance {kname} has no virtual_ipaddress"),
         );
         return None;
     }
-    let ipv6 = vips.iter().any(|(v, _)| v.contains(':'));
-    let vip_from = format!("{}: virtual_ipaddress", at(vips[0].1));
+    let ipv6 = keys.vips.iter().any(|(v, _)| v.contains(':'));
+    let vip_from = format!("{}: virtual_ipaddress", at(keys.vips[0].1));
     out.push_str(&toml_out::line(
         "vips",
-        &toml_out::strings(&vips.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>()),
+        &toml_out::strings(
+            &keys
+                .vips
+                .iter()
+                .map(|(v, _)| v.as_str())
+                .collect::<Vec<_>>(),
+        ),
         &vip_from,
     ));
-    match vrid {
-        Some((id, line)) => {
-            let derived = cluster.map(|c| vipd_vrrp::vrid::derive_vrid(&format!("{c}-{name}")));
-            if derived == Some(id) {
-                out.push_str(&format!(
-                    "# {}\n",
-                    toml_out::comment_text(&format!(
-                        "{}: virtual_router_id {id} = the VRID vipd derives from \"{}-{name}\"",
-                        at(line),
-                        cluster.unwrap_or_default()
-                    ))
-                ));
-            } else {
-                out.push_str(&toml_out::line(
-                    "vrid",
-                    &id.to_string(),
-                    &format!("{}: virtual_router_id {id}", at(line)),
-                ));
-            }
-        }
+    match keys.vrid {
+        Some((id, line)) => out.push_str(&vrid_line(id, line, &name, cx.cluster)),
         None => t.refuse(
             s.line,
             format!("vrrp_instance {kname} has no virtual_router_id"),
         ),
     }
+    let v = write_version(t, s, &mut out, keys.version, cx.globals.version, ipv6);
+    if let Some((p, line)) = keys.password {
+        out.push_str(&password_line(t, &p, line, v));
+    }
+    out.push_str(&last_of_each_key(t, &keys.lines));
+    for (key, value, line, keyword) in &cx.globals.garp {
+        // An instance's own garp_master_* wins over the global default.
+        if !out.contains(&format!("{key} = ")) {
+            out.push_str(&toml_out::line(
+                key,
+                value,
+                &format!("{}: global_defs {keyword}", at(*line)),
+            ));
+        }
+    }
+    if !keys.track.is_empty() {
+        out.push_str(&format!(
+            "track = [{}]{}\n",
+            keys.track.join(", "),
+            comment(&format!("{}: track_script", at(keys.track_line)))
+        ));
+    }
+    Some((name, out))
+}
+
+/// `vrid = N`, or only a comment when `id` is the VRID vipd derives for the instance `name`.
+fn vrid_line(id: u8, line: usize, name: &str, cluster: Option<&str>) -> String {
+    let derived = cluster.map(|c| vipd_vrrp::vrid::derive_vrid(&format!("{c}-{name}")));
+    if derived == Some(id) {
+        format!(
+            "# {}\n",
+            toml_out::comment_text(&format!(
+                "{}: virtual_router_id {id} = the VRID vipd derives from \"{}-{name}\"",
+                at(line),
+                cluster.unwrap_or_default()
+            ))
+        )
+    } else {
+        toml_out::line(
+            "vrid",
+            &id.to_string(),
+            &format!("{}: virtual_router_id {id}", at(line)),
+        )
+    }
+}
+
+/// `password = ...` for VRRPv2; nothing (and a warning) for VRRPv3, which has no
+/// authentication.
+fn password_line(t: &mut Translator<'_>, password: &str, line: usize, version: u8) -> String {
+    if version == 2 {
+        toml_out::line(
+            "password",
+            &toml_out::string(password),
+            &format!(
+                "{}: auth_pass (only the first 8 bytes are sent, as keepalived does)",
+                at(line)
+            ),
+        )
+    } else {
+        t.warn(line, "auth_pass with VRRPv3: keepalived ignores it (RFC 9568 has no authentication); not translated");
+        String::new()
+    }
+}
+
+/// Writes `version = N` for the instance `s` (its own, global_defs', or keepalived's default
+/// for the VIPs' family) and returns it.
+fn write_version(
+    t: &mut Translator<'_>,
+    s: &Stmt,
+    out: &mut String,
+    version: Option<(u8, usize)>,
+    version_default: Option<(u8, usize)>,
+    ipv6: bool,
+) -> u8 {
     let (v, vfrom) = match (version, version_default) {
         (Some((v, line)), _) => (v, format!("{}: version {v}", at(line))),
         (None, Some((v, line))) => (v, format!("{}: global_defs vrrp_version {v}", at(line))),
@@ -873,39 +909,219 @@ fn translate_instance(
         v
     };
     out.push_str(&toml_out::line("version", &v.to_string(), &vfrom));
-    if let Some((p, line)) = password {
-        if v == 2 {
-            out.push_str(&toml_out::line(
-                "password",
-                &toml_out::string(&p),
-                &format!(
-                    "{}: auth_pass (only the first 8 bytes are sent, as keepalived does)",
-                    at(line)
+    v
+}
+
+impl InstanceKeys {
+    /// One statement of the instance's block; what vipd does not translate is noted.
+    fn read(&mut self, t: &mut Translator<'_>, c: &Stmt, scripts: &[String]) {
+        let from = format!("{}: {}", at(c.line), c.text());
+        let translated = self.read_router(t, c, &from)
+            || self.read_unicast(t, c, &from)
+            || self.read_announce(t, c, &from)
+            || self.read_addresses(t, c, scripts);
+        if !translated {
+            untranslated_instance_keyword(t, c);
+        }
+    }
+
+    /// The router's own keys: interface, VRID, priority, timers, version, preemption,
+    /// authentication. `false`: not one of them.
+    fn read_router(&mut self, t: &mut Translator<'_>, c: &Stmt, from: &str) -> bool {
+        match (c.keyword(), c.arg(1)) {
+            ("state", Some(state)) => {
+                if state == "MASTER" {
+                    t.warn(c.line, "state MASTER: vipd starts every instance as Backup and lets the priorities decide (RFC 9568 section 6.4.1)");
+                }
+            }
+            ("interface", Some(i)) => {
+                self.interface = Some(i.to_owned());
+                self.lines
+                    .push_str(&toml_out::line("interface", &toml_out::string(i), from));
+            }
+            ("virtual_router_id", Some(n)) => match n.parse::<u8>() {
+                Ok(id) if id >= 1 => self.vrid = Some((id, c.line)),
+                _ => t.refuse(c.line, format!("virtual_router_id {n:?}: accepted 1..=255")),
+            },
+            ("priority", Some(p)) => match p.parse::<u8>() {
+                Ok(n) if n >= 1 => {
+                    self.lines
+                        .push_str(&toml_out::line("priority", &n.to_string(), from))
+                }
+                _ => t.refuse(c.line, format!("priority {p:?}: accepted 1..=255")),
+            },
+            ("advert_int", Some(a)) => match seconds(a) {
+                Some(d) => self.lines.push_str(&toml_out::line(
+                    "advert_interval",
+                    &toml_out::string(&d),
+                    from,
+                )),
+                None => t.refuse(
+                    c.line,
+                    format!("advert_int {a:?} is not a number of seconds"),
                 ),
-            ));
-        } else {
-            t.warn(line, "auth_pass with VRRPv3: keepalived ignores it (RFC 9568 has no authentication); not translated");
+            },
+            // keepalived's per-instance keyword is `version`; `vrrp_version` is its global_defs
+            // one, accepted here too.
+            (k @ ("version" | "vrrp_version"), Some(n)) => match n.parse::<u8>() {
+                Ok(x @ (2 | 3)) => self.version = Some((x, c.line)),
+                _ => t.refuse(c.line, format!("{k} {n:?}: accepted 2 or 3")),
+            },
+            ("nopreempt", None) => self
+                .lines
+                .push_str(&toml_out::line("preempt", "false", from)),
+            ("preempt", None) => {}
+            ("preempt_delay", _) => t.warn(
+                c.line,
+                "preempt_delay: not supported; vipd preempts at once (as OpenShift does)",
+            ),
+            ("authentication", _) => self.read_authentication(t, c),
+            _ => return false,
+        }
+        true
+    }
+
+    /// `authentication { auth_type PASS auth_pass ... }`.
+    fn read_authentication(&mut self, t: &mut Translator<'_>, c: &Stmt) {
+        let mut kind = None;
+        for a in c.children() {
+            match (a.keyword(), a.arg(1)) {
+                ("auth_type", Some(k)) => kind = Some((k.to_owned(), a.line)),
+                ("auth_pass", Some(p)) => self.password = Some((p.to_owned(), a.line)),
+                (other, _) => t.warn(a.line, format!("authentication {other}: not translated")),
+            }
+        }
+        match kind {
+            Some((k, _)) if k == "PASS" => {}
+            Some((k, line)) => {
+                t.refuse(line, format!("auth_type {k}: vipd speaks only PASS (VRRPv2) or no authentication; a peer using {k} would reject vipd's adverts"));
+                self.password = None;
+            }
+            None => {
+                if self.password.is_some() {
+                    t.warn(c.line, "auth_pass without auth_type: taken as PASS");
+                }
+            }
         }
     }
-    out.push_str(&last_of_each_key(t, &lines));
-    for (key, value, line, keyword) in garp_defaults {
-        // An instance's own garp_master_* wins over the global default.
-        if !out.contains(&format!("{key} = ")) {
-            out.push_str(&toml_out::line(
-                key,
-                value,
-                &format!("{}: global_defs {keyword}", at(*line)),
-            ));
+
+    /// unicast_src_ip, check_unicast_src, unicast_peer. `false`: not one of them.
+    fn read_unicast(&mut self, t: &mut Translator<'_>, c: &Stmt, from: &str) -> bool {
+        match (c.keyword(), c.arg(1)) {
+            ("unicast_src_ip", Some(a)) => self.lines.push_str(&toml_out::line(
+                "unicast_source",
+                &toml_out::string(a),
+                from,
+            )),
+            ("check_unicast_src", None) => {
+                self.check_unicast_src = true;
+                self.lines
+                    .push_str(&toml_out::line("check_source", "true", from));
+            }
+            ("unicast_peer", _) => {
+                self.unicast_peer_line = Some(c.line);
+                let peers: Vec<&str> = c.children().iter().filter_map(|p| p.arg(0)).collect();
+                let first = c.children().first().map_or(c.line, |p| p.line);
+                let last = c.children().last().map_or(c.line, |p| p.line);
+                for p in c.children().iter().filter(|p| p.words.len() > 1) {
+                    t.warn(
+                        p.line,
+                        format!(
+                            "unicast_peer {:?}: only the address is translated",
+                            p.text()
+                        ),
+                    );
+                }
+                self.lines.push_str(&toml_out::line(
+                    "unicast_peers",
+                    &toml_out::strings(&peers),
+                    &format!("lines {first}-{last}: unicast_peer"),
+                ));
+            }
+            _ => return false,
         }
+        true
     }
-    if !track.is_empty() {
-        out.push_str(&format!(
-            "track = [{}]{}\n",
-            track.join(", "),
-            comment(&format!("{}: track_script", at(track_line)))
-        ));
+
+    /// garp_master_delay / _repeat / _refresh. `false`: not one of them.
+    fn read_announce(&mut self, t: &mut Translator<'_>, c: &Stmt, from: &str) -> bool {
+        match (c.keyword(), c.arg(1)) {
+            ("garp_master_delay", Some(d)) => match seconds_or_off(d) {
+                Some(x) => self.lines.push_str(&toml_out::line(
+                    "announce_repeat_after",
+                    &toml_out::string(&x),
+                    from,
+                )),
+                None => t.warn(
+                    c.line,
+                    format!("garp_master_delay {d:?}: not a number of seconds; not translated"),
+                ),
+            },
+            ("garp_master_repeat", Some(n)) => match n.parse::<u32>() {
+                Ok(x) => {
+                    self.lines
+                        .push_str(&toml_out::line("announce_count", &x.to_string(), from))
+                }
+                Err(_) => t.warn(
+                    c.line,
+                    format!("garp_master_repeat {n:?}: not a count; not translated"),
+                ),
+            },
+            ("garp_master_refresh", Some(d)) => match seconds_or_off(d) {
+                Some(x) => self.lines.push_str(&toml_out::line(
+                    "announce_refresh",
+                    &toml_out::string(&x),
+                    from,
+                )),
+                None => t.warn(c.line, format!("garp_master_refresh {d:?}: not translated")),
+            },
+            _ => return false,
+        }
+        true
     }
-    Some((name, out))
+
+    /// virtual_ipaddress and track_script. `false`: neither.
+    fn read_addresses(&mut self, t: &mut Translator<'_>, c: &Stmt, scripts: &[String]) -> bool {
+        match c.keyword() {
+            "virtual_ipaddress" => {
+                for a in c.children() {
+                    if let Some(vip) = translate_vip(t, a, self.interface.as_deref()) {
+                        self.vips.push((vip, a.line));
+                    }
+                }
+            }
+            "track_script" => {
+                self.track_line = c.line;
+                self.track = translate_track(t, c, scripts);
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// An instance keyword vipd does not translate: refused where keepalived would do something
+/// vipd cannot, otherwise a warning.
+fn untranslated_instance_keyword(t: &mut Translator<'_>, c: &Stmt) {
+    match c.keyword() {
+        k @ ("virtual_ipaddress_excluded" | "virtual_routes" | "virtual_rules") => t.refuse(
+            c.line,
+            format!("{k}: vipd manages only the VIPs themselves; these addresses / routes would be lost"),
+        ),
+        k @ ("track_interface" | "track_file" | "track_process" | "track_bfd") => t.refuse(
+            c.line,
+            format!("{k}: only track_script is translated (as [[check]] + track); express it as a check"),
+        ),
+        k @ ("use_vmac" | "vmac_xmit_base") => t.refuse(
+            c.line,
+            format!("{k}: vipd answers with the interface's own MAC, not a virtual MAC"),
+        ),
+        k if k.starts_with("notify") || k == "smtp_alert" => t.warn(
+            c.line,
+            format!("{k}: vipd runs no notify scripts; watch `vipd status`, the log or /metrics instead"),
+        ),
+        k => t.warn(c.line, format!("{k}: not translated")),
+    }
 }
 
 /// `192.0.2.5/32 label vip` -> `192.0.2.5`, noting what vipd does differently.
