@@ -212,20 +212,7 @@ impl VrrpSocket {
                 "VRRP socket on {name}: unicast peer {peer} is not of the instance's address family"
             )));
         }
-        let (domain, source) = match cfg.family {
-            Family::Ipv4 => match cfg.source {
-                IpAddr::V4(v4) if !v4.is_unspecified() && !v4.is_multicast() => {
-                    (Domain::IPV4, IpAddr::V4(v4))
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "VRRP socket on {name}: source {other} is not a usable IPv4 address; \
-                         expected the interface's primary IPv4 address"
-                    )))
-                }
-            },
-            Family::Ipv6 => (Domain::IPV6, IpAddr::V6(Self::v6_source(cfg)?)),
-        };
+        let (domain, source) = Self::domain_and_source(cfg)?;
         let socket =
             Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_VRRP))).map_err(ctx(
                 name,
@@ -241,75 +228,8 @@ impl VrrpSocket {
             .set_recv_buffer_size(RECV_BUFFER_BYTES)
             .map_err(ctx(name, "SO_RCVBUF"))?;
         match (cfg.family, source) {
-            (Family::Ipv4, IpAddr::V4(src)) => {
-                Self::check_local_v4(cfg, src)?;
-                socket
-                    .attach_filter(&vrid_filter_v4(cfg.vrid))
-                    .map_err(ctx(name, "SO_ATTACH_FILTER"))?;
-                socket.set_ttl_v4(VRRP_TTL).map_err(ctx(name, "IP_TTL"))?;
-                socket
-                    .set_multicast_ttl_v4(VRRP_TTL)
-                    .map_err(ctx(name, "IP_MULTICAST_TTL"))?;
-                socket
-                    .set_multicast_loop_v4(false)
-                    .map_err(ctx(name, "IP_MULTICAST_LOOP"))?;
-                socket
-                    .set_tos_v4(TOS_NETWORK_CONTROL)
-                    .map_err(ctx(name, "IP_TOS"))?;
-                socket
-                    .set_multicast_if_v4(&src)
-                    .map_err(ctx(name, "IP_MULTICAST_IF"))?;
-                // Linux otherwise delivers groups joined by any socket of the host: a unicast
-                // instance would then hear multicast adverts because another instance joined.
-                socket
-                    .set_multicast_all_v4(false)
-                    .map_err(ctx(name, "IP_MULTICAST_ALL"))?;
-                if cfg.peers.is_empty() {
-                    socket
-                        .join_multicast_v4_n(
-                            &MULTICAST_V4,
-                            &socket2::InterfaceIndexOrAddress::Index(cfg.ifindex),
-                        )
-                        .map_err(ctx(name, "joining 224.0.0.18 (IP_ADD_MEMBERSHIP)"))?;
-                }
-            }
-            _ => {
-                socket
-                    .attach_filter(&vrid_filter_v6(cfg.vrid))
-                    .map_err(ctx(name, "SO_ATTACH_FILTER"))?;
-                socket
-                    .set_unicast_hops_v6(VRRP_TTL)
-                    .map_err(ctx(name, "IPV6_UNICAST_HOPS"))?;
-                socket
-                    .set_multicast_hops_v6(VRRP_TTL)
-                    .map_err(ctx(name, "IPV6_MULTICAST_HOPS"))?;
-                socket
-                    .set_multicast_loop_v6(false)
-                    .map_err(ctx(name, "IPV6_MULTICAST_LOOP"))?;
-                socket
-                    .set_multicast_if_v6(cfg.ifindex)
-                    .map_err(ctx(name, "IPV6_MULTICAST_IF"))?;
-                socket
-                    .set_multicast_all_v6(false)
-                    .map_err(ctx(name, "IPV6_MULTICAST_ALL"))?;
-                socket
-                    .set_tclass_v6(TOS_NETWORK_CONTROL)
-                    .map_err(ctx(name, "IPV6_TCLASS"))?;
-                setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)
-                    .map_err(|e| ctx(name, "IPV6_RECVPKTINFO")(e.into()))?;
-                setsockopt(&socket, sockopt::Ipv6RecvHopLimit, &true)
-                    .map_err(|e| ctx(name, "IPV6_RECVHOPLIMIT")(e.into()))?;
-                // The link-local address may still be tentative (DAD runs for about a second after
-                // the link comes up); IPV6_FREEBIND lets IPV6_PKTINFO name it as source anyway.
-                socket
-                    .set_freebind_v6(true)
-                    .map_err(ctx(name, "IPV6_FREEBIND"))?;
-                if cfg.peers.is_empty() {
-                    socket
-                        .join_multicast_v6(&MULTICAST_V6, cfg.ifindex)
-                        .map_err(ctx(name, "joining ff02::12 (IPV6_JOIN_GROUP)"))?;
-                }
-            }
+            (Family::Ipv4, IpAddr::V4(src)) => Self::set_options_v4(&socket, cfg, src)?,
+            _ => Self::set_options_v6(&socket, cfg)?,
         }
         discard_queued(&socket);
         // SAFETY: socket2::Socket owns its descriptor: it stays open, and `as_raw_fd` returns
@@ -324,6 +244,106 @@ impl VrrpSocket {
             source,
             malformed: AtomicU64::new(0),
         })
+    }
+
+    /// The socket's domain and the source of every advert: the configured IPv4 address, or the
+    /// IPv6 link-local one (see [`Self::v6_source`]).
+    fn domain_and_source(cfg: &SocketConfig) -> io::Result<(Domain, IpAddr)> {
+        let name = cfg.ifname.as_str();
+        Ok(match cfg.family {
+            Family::Ipv4 => match cfg.source {
+                IpAddr::V4(v4) if !v4.is_unspecified() && !v4.is_multicast() => {
+                    (Domain::IPV4, IpAddr::V4(v4))
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "VRRP socket on {name}: source {other} is not a usable IPv4 address; \
+                         expected the interface's primary IPv4 address"
+                    )))
+                }
+            },
+            Family::Ipv6 => (Domain::IPV6, IpAddr::V6(Self::v6_source(cfg)?)),
+        })
+    }
+
+    /// The IPv4 options: the VRID filter, TTL 255, CS6, no loopback of our own adverts, the
+    /// group joined only without unicast peers.
+    fn set_options_v4(socket: &Socket, cfg: &SocketConfig, src: Ipv4Addr) -> io::Result<()> {
+        let name = cfg.ifname.as_str();
+        Self::check_local_v4(cfg, src)?;
+        socket
+            .attach_filter(&vrid_filter_v4(cfg.vrid))
+            .map_err(ctx(name, "SO_ATTACH_FILTER"))?;
+        socket.set_ttl_v4(VRRP_TTL).map_err(ctx(name, "IP_TTL"))?;
+        socket
+            .set_multicast_ttl_v4(VRRP_TTL)
+            .map_err(ctx(name, "IP_MULTICAST_TTL"))?;
+        socket
+            .set_multicast_loop_v4(false)
+            .map_err(ctx(name, "IP_MULTICAST_LOOP"))?;
+        socket
+            .set_tos_v4(TOS_NETWORK_CONTROL)
+            .map_err(ctx(name, "IP_TOS"))?;
+        socket
+            .set_multicast_if_v4(&src)
+            .map_err(ctx(name, "IP_MULTICAST_IF"))?;
+        // Linux otherwise delivers groups joined by any socket of the host: a unicast
+        // instance would then hear multicast adverts because another instance joined.
+        socket
+            .set_multicast_all_v4(false)
+            .map_err(ctx(name, "IP_MULTICAST_ALL"))?;
+        if cfg.peers.is_empty() {
+            socket
+                .join_multicast_v4_n(
+                    &MULTICAST_V4,
+                    &socket2::InterfaceIndexOrAddress::Index(cfg.ifindex),
+                )
+                .map_err(ctx(name, "joining 224.0.0.18 (IP_ADD_MEMBERSHIP)"))?;
+        }
+        Ok(())
+    }
+
+    /// The IPv6 options: the VRID filter, hop limit 255, CS6, no loopback, the packet info and
+    /// hop limit of received adverts, free binding to a tentative link-local address, the group
+    /// joined only without unicast peers.
+    fn set_options_v6(socket: &Socket, cfg: &SocketConfig) -> io::Result<()> {
+        let name = cfg.ifname.as_str();
+        socket
+            .attach_filter(&vrid_filter_v6(cfg.vrid))
+            .map_err(ctx(name, "SO_ATTACH_FILTER"))?;
+        socket
+            .set_unicast_hops_v6(VRRP_TTL)
+            .map_err(ctx(name, "IPV6_UNICAST_HOPS"))?;
+        socket
+            .set_multicast_hops_v6(VRRP_TTL)
+            .map_err(ctx(name, "IPV6_MULTICAST_HOPS"))?;
+        socket
+            .set_multicast_loop_v6(false)
+            .map_err(ctx(name, "IPV6_MULTICAST_LOOP"))?;
+        socket
+            .set_multicast_if_v6(cfg.ifindex)
+            .map_err(ctx(name, "IPV6_MULTICAST_IF"))?;
+        socket
+            .set_multicast_all_v6(false)
+            .map_err(ctx(name, "IPV6_MULTICAST_ALL"))?;
+        socket
+            .set_tclass_v6(TOS_NETWORK_CONTROL)
+            .map_err(ctx(name, "IPV6_TCLASS"))?;
+        setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true)
+            .map_err(|e| ctx(name, "IPV6_RECVPKTINFO")(e.into()))?;
+        setsockopt(socket, sockopt::Ipv6RecvHopLimit, &true)
+            .map_err(|e| ctx(name, "IPV6_RECVHOPLIMIT")(e.into()))?;
+        // The link-local address may still be tentative (DAD runs for about a second after
+        // the link comes up); IPV6_FREEBIND lets IPV6_PKTINFO name it as source anyway.
+        socket
+            .set_freebind_v6(true)
+            .map_err(ctx(name, "IPV6_FREEBIND"))?;
+        if cfg.peers.is_empty() {
+            socket
+                .join_multicast_v6(&MULTICAST_V6, cfg.ifindex)
+                .map_err(ctx(name, "joining ff02::12 (IPV6_JOIN_GROUP)"))?;
+        }
+        Ok(())
     }
 
     /// The socket is not bound to the source (a raw socket bound to an address only receives
