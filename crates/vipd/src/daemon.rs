@@ -178,49 +178,12 @@ impl Daemon {
         }
         let snapshot = health_rx.as_ref().map(|rx| rx.borrow().clone());
 
-        let mut instances = Vec::new();
-        let all_vips = all_vips(&config);
-        for ic in &config.instances {
-            let priority = tracked_priority(ic, snapshot.as_ref());
-            let handle = start_instance(
-                ic.clone(),
-                &all_vips,
-                vips.clone(),
-                priority,
-                sync.hooks(&bfd),
-            )
-            .await?;
-            instances.push(handle);
-        }
+        let instances = start_instances(&config, &vips, snapshot.as_ref(), &sync, &bfd).await?;
         publish_instances(&shared, &instances);
         bfd.configure(instance_bfd(&instances)).await;
 
-        let dns = match &config.dns {
-            Some(dns_config) => {
-                let rt = dns::DnsRuntime::start(dns_config, &config)
-                    .await
-                    .context("cannot start the cluster DNS")?;
-                if let Ok(mut d) = shared.dns.lock() {
-                    *d = Some(rt.view());
-                }
-                Some(rt)
-            }
-            None => None,
-        };
-
-        if let Some(http) = &config.http {
-            let listener = tokio::net::TcpListener::bind(http.listen)
-                .await
-                .with_context(|| {
-                    format!(
-                        "{}: [http] listen = \"{}\": cannot listen (is another process, e.g. CoreDNS's health endpoint, using the port?)",
-                        path.display(),
-                        http.listen
-                    )
-                })?;
-            tracing::info!(listen = %http.listen, "HTTP endpoints /health /ready /metrics up");
-            tokio::spawn(crate::http::serve(listener, Arc::clone(&shared)));
-        }
+        let dns = start_dns(&config, &shared).await?;
+        start_http(&config, &path, &shared).await?;
 
         // [handoff]: started once the instances run; its requests wait for the main loop.
         let handoff_tx = control_tx.clone();
@@ -241,15 +204,7 @@ impl Daemon {
 
         // Once DNS answers: the node then resolves through it first ([resolver]).
         let resolver = crate::resolver::start(&config).await?;
-        let kube = kube_peers::KubeState::start(&config);
-        if let Some(k) = &kube {
-            k.source
-                .set_members(kube_peers::members(&config, &instances).await)
-                .await;
-            if let Ok(mut s) = shared.kube.lock() {
-                *s = Some(Arc::clone(&k.source.status));
-            }
-        }
+        let kube = start_kube(&config, &instances, &shared).await;
 
         if let Some(every) = notify::watchdog_interval() {
             spawn_watchdog(every, Arc::clone(&shared));
@@ -381,6 +336,44 @@ impl Daemon {
         // Placement (interface detection, socket open) of new instances is done before any
         // running instance is touched, so a reload that cannot start fails as a whole.
         let all_vips = all_vips(&new);
+        let plans = self.plan_instances(&new, &all_vips).await?;
+
+        let checks_changed = new.checks != self.config.checks;
+        if checks_changed {
+            self.restart_health(&new).await;
+        }
+        let snapshot = self.health_rx.as_ref().map(|rx| rx.borrow().clone());
+
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        let kept = self.stop_replaced(&plans, &mut counts).await;
+        self.apply_plans(plans, kept, &all_vips, snapshot.as_ref(), &mut counts)
+            .await?;
+        self.reload_services(&new).await?;
+        if checks_changed {
+            self.push_priorities().await;
+        }
+        self.config = new;
+        let mut parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        parts.sort();
+        Ok(format!(
+            "configuration {} reloaded: instances {}",
+            self.path.display(),
+            if parts.is_empty() {
+                "none".to_string()
+            } else {
+                parts.join(", ")
+            }
+        ))
+    }
+
+    /// What a reload does with each instance of `new` (as the Kubernetes API's peers make it,
+    /// without those it excludes); instances to start are placed first, so a placement error
+    /// refuses the reload before anything changed.
+    async fn plan_instances(
+        &self,
+        new: &Config,
+        all_vips: &[IpAddr],
+    ) -> anyhow::Result<Vec<(InstanceConfig, Plan)>> {
         let mut plans: Vec<(InstanceConfig, Plan)> = Vec::new();
         let wanted: Vec<InstanceConfig> = new
             .instances
@@ -404,28 +397,34 @@ impl Daemon {
                 None => Plan::Start,
             };
             if matches!(plan, Plan::Start | Plan::Restart) {
-                crate::net::placement::place(ic, &all_vips).await?;
+                crate::net::placement::place(ic, all_vips).await?;
             }
             plans.push((ic.clone(), plan));
         }
+        Ok(plans)
+    }
 
-        let checks_changed = new.checks != self.config.checks;
-        if checks_changed {
-            if let Some(monitor) = self.health.take() {
-                monitor.shutdown().await;
-            }
-            let (health, rx) = start_health(&new);
-            self.health = health;
-            self.health_rx = rx.clone();
-            if let Ok(mut h) = self.shared.health.lock() {
-                *h = rx;
-            }
+    /// The checks changed: a new health monitor for `new`'s checks replaces the running one.
+    async fn restart_health(&mut self, new: &Config) {
+        if let Some(monitor) = self.health.take() {
+            monitor.shutdown().await;
         }
-        let snapshot = self.health_rx.as_ref().map(|rx| rx.borrow().clone());
+        let (health, rx) = start_health(new);
+        self.health = health;
+        self.health_rx = rx.clone();
+        if let Ok(mut h) = self.shared.health.lock() {
+            *h = rx;
+        }
+    }
 
-        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+    /// Stops what was removed or must restart first, so VRIDs and sockets are free; returns
+    /// the instances that keep running.
+    async fn stop_replaced(
+        &mut self,
+        plans: &[(InstanceConfig, Plan)],
+        counts: &mut HashMap<&'static str, usize>,
+    ) -> Vec<InstanceHandle> {
         let mut old: Vec<InstanceHandle> = std::mem::take(&mut self.instances);
-        // Stop what was removed or must restart first, so VRIDs and sockets are free.
         let mut kept = Vec::new();
         for handle in old.drain(..) {
             match plans.iter().find(|(ic, _)| ic.name == handle.name) {
@@ -439,8 +438,21 @@ impl Daemon {
                 }
             }
         }
+        kept
+    }
+
+    /// Carries out the plans in the new configuration's order: kept instances stay, updated
+    /// ones are reconfigured in place, the others start.
+    async fn apply_plans(
+        &mut self,
+        plans: Vec<(InstanceConfig, Plan)>,
+        mut kept: Vec<InstanceHandle>,
+        all_vips: &[IpAddr],
+        snapshot: Option<&HealthSnapshot>,
+        counts: &mut HashMap<&'static str, usize>,
+    ) -> anyhow::Result<()> {
         for (ic, plan) in plans {
-            let priority = tracked_priority(&ic, snapshot.as_ref());
+            let priority = tracked_priority(&ic, snapshot);
             match plan {
                 Plan::Keep => {
                     *counts.entry("unchanged").or_default() += 1;
@@ -470,7 +482,7 @@ impl Daemon {
                     *counts.entry(label).or_default() += 1;
                     let handle = start_instance(
                         ic,
-                        &all_vips,
+                        all_vips,
                         self.vips.clone(),
                         priority,
                         self.sync.hooks(&self.bfd),
@@ -480,35 +492,27 @@ impl Daemon {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// After the instances: publishes them and applies the rest of `new` (BFD, Kubernetes,
+    /// sync groups, DNS, resolver, hand-off).
+    async fn reload_services(&mut self, new: &Config) -> anyhow::Result<()> {
         publish_instances(&self.shared, &self.instances);
         self.bfd.configure(instance_bfd(&self.instances)).await;
-        self.reload_kube(&new).await;
-        self.sync.reload(&new, &self.instances);
+        self.reload_kube(new).await;
+        self.sync.reload(new, &self.instances);
         if let Some(dns) = &mut self.dns {
-            dns.reload(new.dns.as_ref(), &new).await?;
+            dns.reload(new.dns.as_ref(), new).await?;
         } else if new.dns.is_some() {
             tracing::warn!(
                 "reload: [dns] was added; the DNS server starts only on a restart of vipd"
             );
         }
-        crate::resolver::reload(&mut self.resolver, &new).await?;
+        crate::resolver::reload(&mut self.resolver, new).await?;
         handoff::reload(&mut self.handoff, new.handoff.as_ref(), &self.control_tx);
         publish_handoff(&self.shared, self.handoff.as_ref());
-        if checks_changed {
-            self.push_priorities().await;
-        }
-        self.config = new;
-        let mut parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        parts.sort();
-        Ok(format!(
-            "configuration {} reloaded: instances {}",
-            self.path.display(),
-            if parts.is_empty() {
-                "none".to_string()
-            } else {
-                parts.join(", ")
-            }
-        ))
+        Ok(())
     }
 
     /// Starts one instance of the running configuration (`ic` with the API's peers applied).
@@ -608,6 +612,81 @@ impl Daemon {
             "vipd stopped; all VIPs released"
         );
     }
+}
+
+/// One task per configured instance, at the priority its checks give it now.
+async fn start_instances(
+    config: &Config,
+    vips: &VipManager,
+    snapshot: Option<&HealthSnapshot>,
+    sync: &SyncGroups,
+    bfd: &BfdHandle,
+) -> anyhow::Result<Vec<InstanceHandle>> {
+    let mut instances = Vec::new();
+    let all_vips = all_vips(config);
+    for ic in &config.instances {
+        let priority = tracked_priority(ic, snapshot);
+        let handle = start_instance(
+            ic.clone(),
+            &all_vips,
+            vips.clone(),
+            priority,
+            sync.hooks(bfd),
+        )
+        .await?;
+        instances.push(handle);
+    }
+    Ok(instances)
+}
+
+/// `[dns]`: the cluster DNS threads, published for status and metrics.
+async fn start_dns(config: &Config, shared: &Shared) -> anyhow::Result<Option<dns::DnsRuntime>> {
+    let Some(dns_config) = &config.dns else {
+        return Ok(None);
+    };
+    let rt = dns::DnsRuntime::start(dns_config, config)
+        .await
+        .context("cannot start the cluster DNS")?;
+    if let Ok(mut d) = shared.dns.lock() {
+        *d = Some(rt.view());
+    }
+    Ok(Some(rt))
+}
+
+/// `[http]`: /health /ready /metrics on their own task.
+async fn start_http(config: &Config, path: &Path, shared: &Arc<Shared>) -> anyhow::Result<()> {
+    if let Some(http) = &config.http {
+        let listener = tokio::net::TcpListener::bind(http.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "{}: [http] listen = \"{}\": cannot listen (is another process, e.g. CoreDNS's health endpoint, using the port?)",
+                    path.display(),
+                    http.listen
+                )
+            })?;
+        tracing::info!(listen = %http.listen, "HTTP endpoints /health /ready /metrics up");
+        tokio::spawn(crate::http::serve(listener, Arc::clone(shared)));
+    }
+    Ok(())
+}
+
+/// `[kubernetes]`: the node-list watch, told which instances it places peers for.
+async fn start_kube(
+    config: &Config,
+    instances: &[InstanceHandle],
+    shared: &Shared,
+) -> Option<kube_peers::KubeState> {
+    let kube = kube_peers::KubeState::start(config);
+    if let Some(k) = &kube {
+        k.source
+            .set_members(kube_peers::members(config, instances).await)
+            .await;
+        if let Ok(mut s) = shared.kube.lock() {
+            *s = Some(Arc::clone(&k.source.status));
+        }
+    }
+    kube
 }
 
 enum Plan {
