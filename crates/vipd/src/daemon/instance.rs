@@ -214,8 +214,37 @@ impl Instance {
     }
 
     /// Runs until shut down and the router has stopped.
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>, initial: Priority) {
-        let mut address_events = match self.vips.watch().await {
+    pub async fn run(mut self, commands: mpsc::Receiver<Command>, initial: Priority) {
+        let mut sources = self.open_sources(commands).await;
+        let now = Instant::now();
+        if initial.fault {
+            self.router.set_fault(now, true);
+        }
+        self.router.startup(now);
+        self.drain().await;
+        loop {
+            let deadline = self.router.poll_timeout();
+            sources.arm(deadline, &self.config.name);
+            // The sources are polled in place, in a fixed order (no future is built and
+            // dropped per wake-up, which at 10 ms adverts was a fifth of the instance's
+            // instructions): see `Sources::poll`.
+            let socket = &self.socket;
+            let event = std::future::poll_fn(|cx| sources.poll(cx, socket, deadline)).await;
+            if self.on_wake(event, deadline, &mut sources) {
+                tokio::time::sleep(RECV_ERROR_PAUSE).await;
+            }
+            self.drain().await;
+            if self.router.is_stopped() && self.stopped() {
+                break;
+            }
+        }
+        tracing::info!(instance = %self.config.name, "instance stopped");
+    }
+
+    /// The task's event sources: the address watch and the protocol timer (each with a
+    /// fallback when it cannot be had), the daemon's commands, the receive buffer.
+    async fn open_sources(&self, commands: mpsc::Receiver<Command>) -> Sources {
+        let address_events = match self.vips.watch().await {
             Ok(rx) => Some(rx),
             Err(e) => {
                 tracing::warn!(
@@ -225,9 +254,9 @@ impl Instance {
                 None
             }
         };
-        let mut buf = vec![0u8; MAX_PAYLOAD];
+        let buf = vec![0u8; MAX_PAYLOAD];
         // The protocol deadline: a timerfd (net/timer.rs), or tokio's timer if none can be had.
-        let mut timer = match DeadlineTimer::new() {
+        let timer = match DeadlineTimer::new() {
             Ok(t) => Some(t),
             Err(e) => {
                 tracing::warn!(
@@ -237,96 +266,63 @@ impl Instance {
                 None
             }
         };
-        let now = Instant::now();
-        if initial.fault {
-            self.router.set_fault(now, true);
+        Sources {
+            commands,
+            commands_open: true,
+            address_events,
+            timer,
+            fallback_sleep: None,
+            buf,
         }
-        self.router.startup(now);
-        self.drain().await;
-        let mut commands_open = true;
-        // Only without a timerfd: tokio's timer, re-armed when the deadline changes.
-        let mut fallback_sleep: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
-        loop {
-            let deadline = self.router.poll_timeout();
-            if let Some(t) = timer.as_mut() {
-                if let Err(e) = t.arm(deadline) {
-                    tracing::warn!(
-                        instance = %self.config.name,
-                        "cannot arm the protocol timer, using the runtime's timer from now on: {e}"
-                    );
-                    timer = None;
-                }
+    }
+
+    /// Handles what woke the task (the router's actions are carried out afterwards, by
+    /// `drain`). `true`: receiving failed, pause before polling again.
+    fn on_wake(&mut self, event: Wake, deadline: Option<Instant>, sources: &mut Sources) -> bool {
+        match event {
+            Wake::Packet(Ok(packet)) => {
+                let buf = &sources.buf;
+                self.on_packet(&buf[..packet.len.min(buf.len())], &packet);
             }
-            // The sources are polled in place, in a fixed order (no future is built and
-            // dropped per wake-up, which at 10 ms adverts was a fifth of the instance's
-            // instructions): the protocol deadline and the daemon's commands first, the
-            // address watch, then the socket, the one source a stranger on the segment can
-            // flood (and poll_recv yields after a bounded number of junk datagrams).
-            let event = std::future::poll_fn(|cx| {
-                let expired = match timer.as_mut() {
-                    Some(t) => t.poll_expired(cx),
-                    None => poll_sleep(&mut fallback_sleep, deadline, cx),
-                };
-                if expired.is_ready() {
-                    return Poll::Ready(Wake::Deadline);
+            Wake::Packet(Err(e)) => {
+                if self.limiter.allow("recv_error") {
+                    tracing::warn!(instance = %self.config.name, "receiving VRRP adverts failed: {e}");
                 }
-                if commands_open {
-                    if let Poll::Ready(c) = commands.poll_recv(cx) {
-                        return Poll::Ready(Wake::Command(c));
-                    }
-                }
-                if let Some(rx) = address_events.as_mut() {
-                    if let Poll::Ready(e) = rx.poll_recv(cx) {
-                        return Poll::Ready(Wake::Address(e));
-                    }
-                }
-                self.socket.poll_recv(cx, &mut buf).map(Wake::Packet)
-            })
-            .await;
-            match event {
-                Wake::Packet(Ok(packet)) => {
-                    self.on_packet(&buf[..packet.len.min(buf.len())], &packet);
-                }
-                Wake::Packet(Err(e)) => {
-                    if self.limiter.allow("recv_error") {
-                        tracing::warn!(instance = %self.config.name, "receiving VRRP adverts failed: {e}");
-                    }
-                    tokio::time::sleep(RECV_ERROR_PAUSE).await;
-                }
-                Wake::Deadline => {
-                    let now = Instant::now();
-                    if let Some(d) = deadline {
-                        self.record_lateness(now.saturating_duration_since(d));
-                    }
-                    self.router.handle_timeout(now);
-                }
-                Wake::Command(Some(c)) => self.on_command(c),
-                // The daemon dropped us without a shutdown: resign anyway.
-                Wake::Command(None) => {
-                    commands_open = false;
-                    self.router.shutdown(Instant::now());
-                }
-                Wake::Address(e) => {
-                    if e.is_none() {
-                        address_events = None;
-                    }
-                    self.on_address_event(e);
-                }
+                return true;
             }
-            self.drain().await;
-            if self.router.is_stopped() {
-                if let Some(reply) = self.resign_reply.take() {
-                    let _ = reply.send(format!(
-                        "instance {}: resigned; VIPs released; this node stays out of the election until resumed",
-                        self.config.name
-                    ));
+            Wake::Deadline => {
+                let now = Instant::now();
+                if let Some(d) = deadline {
+                    self.record_lateness(now.saturating_duration_since(d));
                 }
-                if !self.resigned {
-                    break;
+                self.router.handle_timeout(now);
+            }
+            Wake::Command(Some(c)) => self.on_command(c),
+            // The daemon dropped us without a shutdown: resign anyway.
+            Wake::Command(None) => {
+                sources.commands_open = false;
+                self.router.shutdown(Instant::now());
+            }
+            Wake::Address(e) => {
+                if e.is_none() {
+                    sources.address_events = None;
                 }
+                self.on_address_event(e);
             }
         }
-        tracing::info!(instance = %self.config.name, "instance stopped");
+        false
+    }
+
+    /// The router has stopped: answers a pending resign. `true`: the task ends (a shutdown,
+    /// not a resign that waits for `vipd resume`).
+    fn stopped(&mut self) -> bool {
+        if let Some(reply) = self.resign_reply.take() {
+            let _ = reply.send(format!(
+                "instance {}: resigned; VIPs released; this node stays out of the election until resumed",
+                self.config.name
+            ));
+        }
+        !self.resigned
     }
 
     fn on_packet(&mut self, payload: &[u8], packet: &crate::net::socket::ReceivedPacket) {
@@ -760,6 +756,68 @@ impl Instance {
             status.malformed_ip = self.socket.malformed();
             status.advert_interval = self.router.master_adver_interval();
         }
+    }
+}
+
+/// What an instance task waits on besides its socket.
+struct Sources {
+    commands: mpsc::Receiver<Command>,
+    /// `false` once the daemon dropped the sender.
+    commands_open: bool,
+    /// `None` without an address watch, or once it ended.
+    address_events: Option<mpsc::Receiver<AddressEvent>>,
+    /// The protocol deadline: a timerfd (net/timer.rs), `None` when none can be had.
+    timer: Option<DeadlineTimer>,
+    /// Only without a timerfd: tokio's timer, re-armed when the deadline changes.
+    fallback_sleep: Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
+    /// Every advert is received into this one (MAX_PAYLOAD bytes).
+    buf: Vec<u8>,
+}
+
+impl Sources {
+    /// Arms the timerfd for `deadline`; one that cannot be armed is given up for tokio's
+    /// timer.
+    fn arm(&mut self, deadline: Option<Instant>, instance: &str) {
+        if let Some(t) = self.timer.as_mut() {
+            if let Err(e) = t.arm(deadline) {
+                tracing::warn!(
+                    instance = %instance,
+                    "cannot arm the protocol timer, using the runtime's timer from now on: {e}"
+                );
+                self.timer = None;
+            }
+        }
+    }
+
+    /// Polls the sources in place, in a fixed order (no future is built and dropped per
+    /// wake-up, which at 10 ms adverts was a fifth of the instance's instructions): the
+    /// protocol deadline and the daemon's commands first, the address watch, then the socket,
+    /// the one source a stranger on the segment can flood (and poll_recv yields after a
+    /// bounded number of junk datagrams).
+    fn poll(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        socket: &VrrpSocket,
+        deadline: Option<Instant>,
+    ) -> Poll<Wake> {
+        let expired = match self.timer.as_mut() {
+            Some(t) => t.poll_expired(cx),
+            None => poll_sleep(&mut self.fallback_sleep, deadline, cx),
+        };
+        if expired.is_ready() {
+            return Poll::Ready(Wake::Deadline);
+        }
+        if self.commands_open {
+            if let Poll::Ready(c) = self.commands.poll_recv(cx) {
+                return Poll::Ready(Wake::Command(c));
+            }
+        }
+        if let Some(rx) = self.address_events.as_mut() {
+            if let Poll::Ready(e) = rx.poll_recv(cx) {
+                return Poll::Ready(Wake::Address(e));
+            }
+        }
+        socket.poll_recv(cx, &mut self.buf).map(Wake::Packet)
     }
 }
 
