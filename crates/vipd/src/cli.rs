@@ -290,6 +290,22 @@ pub fn summary(config: &Config) -> String {
             g.instances.join(", ")
         );
     }
+    kubernetes_summary(&mut out, config);
+    dns_summary(&mut out, config);
+    match &config.http {
+        None => {
+            let _ = writeln!(out, "http: off");
+        }
+        Some(h) => {
+            let _ = writeln!(out, "http: /health /ready /metrics on {}", h.listen);
+        }
+    }
+    let _ = writeln!(out, "control socket: {}", config.control.socket.display());
+    out
+}
+
+/// `[kubernetes]`: where the peers come from, for which instances.
+fn kubernetes_summary(out: &mut String, config: &Config) {
     if let Some(k) = &config.kubernetes {
         let names: Vec<String> = k
             .instances
@@ -313,6 +329,10 @@ pub fn summary(config: &Config) -> String {
             k.settle
         );
     }
+}
+
+/// `[dns]`: what the cluster DNS answers itself, where it forwards the rest.
+fn dns_summary(out: &mut String, config: &Config) {
     match &config.dns {
         None => {
             let _ = writeln!(out, "dns: off");
@@ -339,16 +359,6 @@ pub fn summary(config: &Config) -> String {
             );
         }
     }
-    match &config.http {
-        None => {
-            let _ = writeln!(out, "http: off");
-        }
-        Some(h) => {
-            let _ = writeln!(out, "http: /health /ready /metrics on {}", h.listen);
-        }
-    }
-    let _ = writeln!(out, "control socket: {}", config.control.socket.display());
-    out
 }
 
 fn instance_summary(out: &mut String, i: &InstanceConfig, role: Option<config::Role>) {

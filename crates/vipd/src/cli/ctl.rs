@@ -121,23 +121,8 @@ pub fn render_status(v: &Value) -> String {
 
 /// One instance's block.
 fn render_instance(out: &mut String, i: &Value) {
-    let empty = Vec::new();
     let source = s(i, "source");
-    let master = match i.get("master").filter(|m| !m.is_null()) {
-        Some(m) => {
-            let addr = s(m, "address");
-            let who = if addr == source { " (this node)" } else { "" };
-            format!(
-                "{addr}{who} priority {}, last advert {:.1}s ago",
-                n(m, "priority"),
-                f(m, "last_advert_secs_ago")
-            )
-        }
-        None if s(i, "state") == "MASTER" || s(i, "state") == "RESIGNING" => {
-            format!("{source} (this node)")
-        }
-        None => "unknown (no advert heard yet)".into(),
-    };
+    let master = master_line(i, source);
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -183,6 +168,31 @@ fn render_instance(out: &mut String, i: &Value) {
             s(t, "reason")
         );
     }
+    render_instance_counters(out, i);
+    render_conflicts(out, i);
+}
+
+/// Who the instance's Master is: the advert last heard, or this node.
+fn master_line(i: &Value, source: &str) -> String {
+    match i.get("master").filter(|m| !m.is_null()) {
+        Some(m) => {
+            let addr = s(m, "address");
+            let who = if addr == source { " (this node)" } else { "" };
+            format!(
+                "{addr}{who} priority {}, last advert {:.1}s ago",
+                n(m, "priority"),
+                f(m, "last_advert_secs_ago")
+            )
+        }
+        None if s(i, "state") == "MASTER" || s(i, "state") == "RESIGNING" => {
+            format!("{source} (this node)")
+        }
+        None => "unknown (no advert heard yet)".into(),
+    }
+}
+
+/// An instance's advert counters and drops, and what BFD reported about its Master.
+fn render_instance_counters(out: &mut String, i: &Value) {
     if let Some(c) = i.get("counters") {
         let drops = c
             .get("drops")
@@ -224,6 +234,11 @@ fn render_instance(out: &mut String, i: &Value) {
             get("ignored")
         );
     }
+}
+
+/// Other routers heard for the instance's VRID with a conflicting configuration.
+fn render_conflicts(out: &mut String, i: &Value) {
+    let empty = Vec::new();
     for p in i.get("peers").and_then(Value::as_array).unwrap_or(&empty) {
         if let Some(conflict) = p.get("conflict").and_then(Value::as_str) {
             let _ = writeln!(
