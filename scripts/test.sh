@@ -39,7 +39,7 @@ step() {
 # Each step runs even if an earlier one failed (except where it cannot: no binary, no scenario tests),
 # so one run reports every problem at once.
 step fmt cargo fmt --all -- --check
-step structure python3 scripts/check-structure.py
+step structure python3 scripts/check-structure.py --fail-on-circles
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 if step build cargo build --workspace --all-targets; then
     # The scenario package runs below, serially; everything else (unit + property tests) runs here.

@@ -40,7 +40,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use super::config_error::{CheckError, Expected, ProbeConfigError, Problem, TargetError};
+pub use super::config_error::{
+    CheckError, Expected, ProbeConfigError, Problem, TargetError, MAX_NAME_LEN, MAX_WEIGHT,
+};
 use crate::config::{format_duration, parse_duration};
 
 /// Probe interval when `interval` is not set.
@@ -51,11 +53,6 @@ pub const DEFAULT_RISE: u32 = 1;
 pub const DEFAULT_FALL: u32 = 1;
 /// keepalived's `weight` default: 0, i.e. a bad check faults the instance.
 pub const DEFAULT_WEIGHT: i32 = 0;
-/// keepalived accepts weights in `-253..=253`: enough to move any priority across the whole
-/// 1..=254 range, never enough to reach the owner value 255 by arithmetic alone.
-pub const MAX_WEIGHT: i32 = 253;
-/// Longest accepted check name; names end up in logs, metrics labels and `vipd status`.
-pub const MAX_NAME_LEN: usize = 64;
 
 /// One `[[check]]` table as written by the operator.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]

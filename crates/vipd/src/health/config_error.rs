@@ -6,7 +6,11 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
-use super::config::{MAX_NAME_LEN, MAX_WEIGHT};
+/// keepalived accepts weights in `-253..=253`: enough to move any priority across the whole
+/// 1..=254 range, never enough to reach the owner value 255 by arithmetic alone.
+pub const MAX_WEIGHT: i32 = 253;
+/// Longest accepted check name; names end up in logs, metrics labels and `vipd status`.
+pub const MAX_NAME_LEN: usize = 64;
 
 /// A refused `[[check]]`: which check, which key, what is wrong, and where the value is when
 /// the table kept its position (`span`, byte offsets in the file).
