@@ -37,6 +37,8 @@ pub(super) struct Worker<F> {
     /// This worker's block in `all_counters`.
     pub index: usize,
     pub runtime: tokio::runtime::Handle,
+    /// [`super::ServerConfig::batch_scheduling`].
+    pub batch_scheduling: bool,
 }
 
 /// One batch's buffers and headers. Header pointers are written before each system call from
@@ -189,6 +191,24 @@ impl Batch {
     }
 }
 
+/// Moves the calling thread from SCHED_OTHER to SCHED_BATCH (no privilege needed); any other
+/// policy is kept. A failure only costs the saving, so it is logged at debug level.
+fn batch_scheduling(worker: usize) {
+    // SAFETY: with pid 0 both calls act on the calling thread; `param` is a valid, initialised
+    // sched_param that the kernel only reads.
+    let switched = unsafe {
+        libc::sched_getscheduler(0) == libc::SCHED_OTHER
+            && libc::sched_setscheduler(
+                0,
+                libc::SCHED_BATCH,
+                &libc::sched_param { sched_priority: 0 },
+            ) == 0
+    };
+    if !switched {
+        debug!(worker, "DNS UDP worker keeps its scheduling policy");
+    }
+}
+
 /// Whether the kernel wrote a whole IPv4 or IPv6 address (what [`peer_addr`] reads).
 fn is_ip(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> bool {
     let len = len as usize;
@@ -233,6 +253,9 @@ fn peer_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
 /// soon as one is there), local answers written into per-slot buffers and sent with one sendmmsg.
 /// Nothing is allocated for local answers; forwarded queries are copied and spawned.
 pub(super) fn udp_worker<F: ForwardQuery>(worker: Worker<F>) {
+    if worker.batch_scheduling {
+        batch_scheduling(worker.index);
+    }
     let mut batch = Batch::new();
     let fd = worker.socket.as_raw_fd();
     loop {
