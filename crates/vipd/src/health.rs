@@ -14,7 +14,7 @@
 //! - [`priority`]: the pure weight arithmetic ([`effective_priority`]).
 
 pub mod config;
-mod config_error;
+pub mod config_error;
 pub mod hold_down;
 mod http;
 pub mod monitor;

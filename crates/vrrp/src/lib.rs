@@ -21,6 +21,7 @@ pub mod reassert;
 pub mod router;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod state;
 pub mod sync_group;
 pub mod timer_table;
 pub mod timers;

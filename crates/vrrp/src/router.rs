@@ -34,20 +34,7 @@ use crate::reassert::ReassertGuard;
 use crate::sync_group::SyncCommand;
 use crate::timer_table::{Timer, TimerTable};
 
-/// RFC 9568 states, plus keepalived's FAULT and vipd's make-before-break `Resigning`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    /// Not started (or stopped after shutdown).
-    Initialize,
-    Backup,
-    /// "Active" in RFC 9568.
-    Master,
-    /// A tracked check with weight 0 failed: no VIPs, no adverts, ignores the election.
-    Fault,
-    /// Shutdown was requested while Master: a priority-0 advert went out and the VIPs are
-    /// still held until another router's advert is seen or `resign_wait` expires.
-    Resigning,
-}
+pub use crate::state::State;
 
 /// How the received TTL / hop limit is checked (RFC 9568 section 7.1 requires 255 for multicast).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@
 //! different Masters (one family's adverts lost between two nodes) can move back and forth; the
 //! members' own timers bound how fast.
 
-use crate::router::State;
+use crate::state::State;
 
 /// What a member of a sync group must do because another member changed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

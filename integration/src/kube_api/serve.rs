@@ -3,18 +3,19 @@
 use std::net::SocketAddr;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use super::http::{self, Conn, Identity, Read, Request};
+use super::exchange::{strip_addresses, Exchange, Flow, Mode};
+use super::http::{self, Conn, Identity, Read};
 use super::query::{self, ListQuery};
 use super::status;
-use super::store::{rfc3339, At, Store};
-use super::{lock, Fault, RequestRecord, Shared, Target};
+use super::store::{At, Store};
+use super::{lock, Fault, Shared, Target};
 
 /// Connections served at once; more are closed at accept.
 const MAX_CONNECTIONS: usize = 512;
@@ -132,88 +133,6 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, accep
     conn.close().await;
 }
 
-/// What happens to the connection after an exchange.
-pub(crate) enum Flow {
-    KeepAlive,
-    /// Dropped without close_notify (a cut, a failed write).
-    Abort,
-}
-
-/// One request being answered.
-pub(crate) struct Exchange<'a> {
-    pub shared: &'a Shared,
-    pub conn: &'a mut Conn,
-    pub req: &'a Request,
-    pub audit: String,
-}
-
-impl Exchange<'_> {
-    /// Records the request with the status it gets.
-    pub fn log(&self, code: u16) {
-        self.shared.record(RequestRecord {
-            time: rfc3339(SystemTime::now()),
-            peer: self.conn.peer,
-            user: self.conn.identity.user.clone(),
-            groups: self.conn.identity.groups.clone(),
-            line: self.req.line.clone(),
-            method: self.req.method.clone(),
-            target: self.req.target.clone(),
-            headers: self.req.headers.clone(),
-            status: code,
-        });
-    }
-
-    pub async fn write(&mut self, bytes: &[u8]) -> Flow {
-        match self.conn.write(bytes).await {
-            Ok(()) => Flow::KeepAlive,
-            Err(_) => Flow::Abort,
-        }
-    }
-
-    /// A complete response; with `cut`, half the body and then the connection is dropped.
-    pub async fn body(
-        &mut self,
-        code: u16,
-        content_type: &str,
-        body: &[u8],
-        extra: &[(&str, String)],
-        cut: bool,
-    ) -> Flow {
-        self.log(code);
-        let head = http::head(code, content_type, Some(body.len()), &self.audit, extra);
-        let mut bytes = head.into_bytes();
-        let shown = if cut { body.len() / 2 } else { body.len() };
-        bytes.extend_from_slice(&body[..shown]);
-        match (self.write(&bytes).await, cut) {
-            (Flow::KeepAlive, true) => Flow::Abort,
-            (flow, _) => flow,
-        }
-    }
-
-    pub async fn json(&mut self, code: u16, value: &Value, cut: bool) -> Flow {
-        let mut body = value.to_string().into_bytes();
-        body.push(b'\n');
-        self.body(code, "application/json", &body, &[], cut).await
-    }
-
-    pub async fn status(&mut self, status: Value) -> Flow {
-        let extra: Vec<(&str, String)> = match status::code_of(&status) {
-            429 | 504 => vec![("Retry-After", "1".into())],
-            _ => vec![],
-        };
-        let mut body = status.to_string().into_bytes();
-        body.push(b'\n');
-        self.body(
-            status::code_of(&status),
-            "application/json",
-            &body,
-            &extra,
-            false,
-        )
-        .await
-    }
-}
-
 enum Route {
     Health,
     Version,
@@ -292,13 +211,6 @@ fn api_v1() -> Value {
     ]})
 }
 
-/// How a served response is altered by a fault.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Mode {
-    pub strip_addresses: bool,
-    pub cut: bool,
-}
-
 async fn nodes(ex: &mut Exchange<'_>, name: Option<String>, watch_path: bool) -> Flow {
     let is_watch = watch_path || query::is_watch(ex.req.query());
     let (target, verb) = match (&name, is_watch) {
@@ -364,13 +276,6 @@ async fn not_json(ex: &mut Exchange<'_>, is_watch: bool) -> Flow {
     bytes.extend_from_slice(&http::chunk(BODY));
     bytes.extend_from_slice(http::LAST_CHUNK);
     ex.write(&bytes).await
-}
-
-/// Removes `status.addresses` (the [`Fault::NoAddresses`] fault).
-pub(crate) fn strip_addresses(object: &mut Value) {
-    if let Some(status) = object.get_mut("status").and_then(Value::as_object_mut) {
-        status.remove("addresses");
-    }
 }
 
 async fn get(ex: &mut Exchange<'_>, name: &str, mode: Mode) -> Flow {

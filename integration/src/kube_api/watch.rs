@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::exchange::{strip_addresses, Exchange, Flow, Mode};
 use super::http::{self, Conn};
 use super::query::{self, ListQuery};
-use super::serve::{strip_addresses, Exchange, Flow, Mode};
 use super::status;
 use super::store::{At, Event, Kind};
 use super::{lock, Shared};

@@ -41,7 +41,7 @@ pub const DEFAULT_MAX_UDP_SIZE: u16 = 512;
 pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:18080";
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vipd/vipd.sock";
 /// keepalived's weight bound, shared with the health checks (`[[check]] weight`).
-const MAX_WEIGHT: i64 = crate::health::config::MAX_WEIGHT as i64;
+const MAX_WEIGHT: i64 = crate::health::config_error::MAX_WEIGHT as i64;
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut v = Validator::new(text, path);

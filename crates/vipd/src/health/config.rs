@@ -43,7 +43,7 @@ use toml::Spanned;
 pub use super::config_error::{
     CheckError, Expected, ProbeConfigError, Problem, TargetError, MAX_NAME_LEN, MAX_WEIGHT,
 };
-use crate::config::{format_duration, parse_duration};
+use crate::config::duration::{format_duration, parse_duration};
 
 /// Probe interval when `interval` is not set.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
