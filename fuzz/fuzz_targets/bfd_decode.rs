@@ -4,12 +4,12 @@
 //! Checks: no panic; every accessor of a view that `new_checked` accepted works; a decoded
 //! packet satisfies the reception checks `Repr::parse` promises (detect mult != 0, My
 //! Discriminator != 0, Your Discriminator != 0 unless Down/AdminDown), re-emits (without
-//! authentication) to bytes that decode to the same packet, and a refusal names a stable drop
-//! reason.
+//! authentication, without P and F together) to bytes that decode to the same packet, and a
+//! refusal names a stable drop reason.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vipd_bfd::{session::drop_reason, ControlPacket, Repr, State};
+use vipd_bfd::{session::drop_reason, ControlPacket, EmitError, Repr, State};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(view) = ControlPacket::new_checked(data) {
@@ -28,8 +28,12 @@ fuzz_target!(|data: &[u8]| {
                     || matches!(repr.state, State::Down | State::AdminDown)
             );
             assert!(repr.check_fields().is_ok());
-            if repr.auth.is_none() {
-                let mut buf = [0u8; 64];
+            let mut buf = [0u8; 64];
+            if repr.poll && repr.final_ {
+                // RFC 5880 6.5 forbids sending both, not receiving them: parse takes the packet,
+                // emit refuses to build one (found by this target: fuzz/regressions/bfd_decode).
+                assert_eq!(repr.emit(&mut buf), Err(EmitError::PollAndFinal));
+            } else if repr.auth.is_none() {
                 let n = repr.emit(&mut buf).expect("a parsed packet without auth emits");
                 assert_eq!(n, repr.buffer_len());
                 assert_eq!(Repr::parse(&buf[..n]), Ok(repr));

@@ -465,3 +465,19 @@ proptest! {
         prop_assert_eq!(Repr::parse(&emit(&repr)).unwrap(), repr);
     }
 }
+
+/// Found by fuzz/fuzz_targets/bfd_decode.rs (fuzz/regressions/bfd_decode/poll-and-final): RFC
+/// 5880 section 6.5 says a system MUST NOT send P and F together, and section 6.8.6 has no check
+/// against receiving them, so the packet parses; `emit` refuses to build one.
+#[test]
+fn rfc5880_6_5_p_and_f_together_parse_on_receipt_but_are_never_emitted() {
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/bfd_decode/poll-and-final"),
+    )
+    .unwrap();
+    let repr = Repr::parse(&bytes).unwrap();
+    assert!(repr.poll && repr.final_);
+    let mut buf = [0u8; 64];
+    assert_eq!(repr.emit(&mut buf), Err(vipd_bfd::EmitError::PollAndFinal));
+}
