@@ -7,7 +7,7 @@
 # Installs cargo-fuzz if missing, builds all targets once (nightly, AddressSanitizer, debug
 # assertions), then runs each one after the other with -max_total_time. The working corpus is
 # fuzz/corpus/<target>/ (not committed; new inputs land there), seeded read-only from the
-# committed fuzz/seeds/<target>/. Prints a table target | executions | corpus | result and exits
+# committed fuzz/seeds/<target>/ and the crashes found before (fuzz/regressions/<target>/). Prints a table target | executions | corpus | result and exits
 # non-zero if any target crashed, naming the artifact (fuzz/artifacts/<target>/) that reproduces
 # it: fuzz/target/x86_64-unknown-linux-gnu/release/<target> <artifact>.
 # FUZZ_FLAGS adds libFuzzer flags to every run (e.g. FUZZ_FLAGS=-runs=1000).
@@ -71,7 +71,10 @@ for target in "${targets[@]}"; do
     log=$logs/$target.log
     echo "==> $target: ${seconds}s"
     # shellcheck disable=SC2086 # FUZZ_FLAGS is a list of flags
-    "$bin/$target" "$corpus" "$seeds" \
+    # Every crash found so far (fuzz/regressions/<target>/) is read again on each run.
+    regressions=()
+    [[ -d fuzz/regressions/$target ]] && regressions=("fuzz/regressions/$target")
+    "$bin/$target" "$corpus" "$seeds" "${regressions[@]}" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$artifacts/" -print_final_stats=1 ${FUZZ_FLAGS:-} >"$log" 2>&1
     rc=$?
