@@ -43,11 +43,11 @@ step structure python3 scripts/check-structure.py --fail-on-circles
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 if step build cargo build --workspace --all-targets; then
     # The scenario package runs below, serially; everything else (unit + property tests) runs here.
-    step unit-tests cargo test --workspace --exclude vipd-integration
+    step unit-tests cargo test --no-fail-fast --workspace --exclude vipd-integration
     # The vipd scenarios start this binary; the harness looks here unless VIPD_BIN is set.
     export VIPD_BIN=${VIPD_BIN:-$PWD/target/debug/vipd}
     # Serial: the scenarios measure failover timing on a shared 2-core machine.
-    step scenario-tests cargo test -p vipd-integration -- --test-threads=1
+    step scenario-tests cargo test --no-fail-fast -p vipd-integration -- --test-threads=1
     # The systemd unit's privileges: vipd as nobody with only its three ambient capabilities.
     step capabilities bash packaging/check-capabilities.sh "$VIPD_BIN"
     # Every fuzz target for a bounded 15 s (docs/fuzzing.md); a crash fails the step.
