@@ -20,6 +20,7 @@
 
 pub mod client;
 pub mod control;
+mod exchange;
 mod http;
 mod pki;
 mod query;
