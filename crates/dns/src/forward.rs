@@ -24,6 +24,9 @@
 //! - An upstream answer with TC=1: for a TCP client, the same upstream is asked again over TCP.
 //!   For a UDP client the answer cannot fit either, so it gets header + question with TC=1 and
 //!   retries over TCP itself (RFC 7766 section 5).
+//! - With [`ForwarderConfig::force_tcp`] (CoreDNS `force_tcp`) every query goes to the upstreams
+//!   over TCP, UDP is never used; the failover rules are the same. TCP connections are reused
+//!   and bounded per upstream (`forward::tcp`).
 //! - Answers are cached ([`ForwarderConfig::cache_capacity`] entries) for their smallest TTL,
 //!   negative answers for their SOA's negative TTL (RFC 2308 section 5), both capped at `max_ttl`.
 
@@ -33,6 +36,7 @@ mod cache;
 pub mod fuzzing;
 mod metrics;
 mod resolv_conf;
+mod tcp;
 mod upstream;
 mod wire;
 
@@ -45,6 +49,7 @@ use tokio::sync::Semaphore;
 
 use cache::{cacheable_ttl, CacheKey, CachedAnswer, ResponseCache};
 use metrics::{bump, Counters};
+use tcp::TcpLimits;
 use upstream::{Admission, ExchangeError, Upstream};
 use wire::{Layout, OptRecord};
 
@@ -90,6 +95,16 @@ pub struct ForwarderConfig {
     pub unhealthy_hold: Duration,
     /// EDNS payload size advertised upstream for TCP clients (default 1232, DNS flag day 2020).
     pub upstream_udp_size: u16,
+    /// Every query goes to the upstreams over TCP, never UDP (CoreDNS `force_tcp`; default
+    /// false: UDP, and TCP only after a truncated answer).
+    pub force_tcp: bool,
+    /// TCP exchanges at once per upstream, each on its own connection, and idle connections
+    /// kept for reuse (default 16). A query finding them all busy waits within its attempt
+    /// timeout, then tries the next upstream.
+    pub tcp_connections_per_upstream: usize,
+    /// How long an idle TCP connection is kept for the next query (default 10 s, CoreDNS
+    /// `expire`).
+    pub tcp_idle_timeout: Duration,
 }
 
 impl Default for ForwarderConfig {
@@ -104,6 +119,9 @@ impl Default for ForwarderConfig {
             max_ttl: 30,
             unhealthy_hold: Duration::from_secs(5),
             upstream_udp_size: 1232,
+            force_tcp: false,
+            tcp_connections_per_upstream: 16,
+            tcp_idle_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -199,6 +217,18 @@ impl Forwarder {
             config.upstream_udp_size,
             "at least 512 bytes",
         )?;
+        check(
+            (1..=1024).contains(&config.tcp_connections_per_upstream),
+            "tcp_connections_per_upstream",
+            config.tcp_connections_per_upstream,
+            "1 to 1024",
+        )?;
+        check(
+            !config.tcp_idle_timeout.is_zero(),
+            "tcp_idle_timeout",
+            config.tcp_idle_timeout,
+            "more than zero",
+        )?;
         let forwarder = Self {
             cache: ResponseCache::new(config.cache_capacity),
             in_flight: Semaphore::new(config.max_in_flight),
@@ -230,6 +260,10 @@ impl Forwarder {
                     Arc::new(Upstream::new(
                         addr,
                         self.config.sockets_per_upstream,
+                        TcpLimits {
+                            max_connections: self.config.tcp_connections_per_upstream,
+                            idle_timeout: self.config.tcp_idle_timeout,
+                        },
                         Arc::clone(&self.counters),
                     ))
                 });
@@ -450,23 +484,32 @@ impl Forwarder {
                 break;
             };
             let timeout = remaining.min(self.config.attempt_timeout);
-            let result = match upstream
-                .exchange_udp(&mut outgoing, &layout.question, timeout)
-                .await
-            {
-                Ok(answer) if wire::is_truncated(&answer) => match transport {
-                    ClientTransport::Udp { max_response } if upstream_limit >= max_response => {
-                        upstream.record_answer(now.elapsed());
-                        return self.too_large_for_client(&answer, max_response);
+            let first = if self.config.force_tcp {
+                upstream
+                    .exchange_tcp(&mut outgoing, &layout.question, timeout)
+                    .await
+            } else {
+                upstream
+                    .exchange_udp(&mut outgoing, &layout.question, timeout)
+                    .await
+            };
+            let result = match first {
+                // Over TCP (force_tcp) a TC=1 answer is all there is; it is relayed as it came.
+                Ok(answer) if !self.config.force_tcp && wire::is_truncated(&answer) => {
+                    match transport {
+                        ClientTransport::Udp { max_response } if upstream_limit >= max_response => {
+                            upstream.record_answer(now.elapsed());
+                            return self.too_large_for_client(&answer, max_response);
+                        }
+                        _ => {
+                            let remaining = deadline.saturating_duration_since(Instant::now());
+                            let timeout = remaining.min(self.config.attempt_timeout);
+                            upstream
+                                .exchange_tcp(&mut outgoing, &layout.question, timeout)
+                                .await
+                        }
                     }
-                    _ => {
-                        let remaining = deadline.saturating_duration_since(Instant::now());
-                        let timeout = remaining.min(self.config.attempt_timeout);
-                        upstream
-                            .exchange_tcp(&mut outgoing, &layout.question, timeout)
-                            .await
-                    }
-                },
+                }
                 other => other,
             };
             let rtt = now.elapsed();

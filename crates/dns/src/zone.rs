@@ -7,7 +7,9 @@
 //!   ours and is forwarded, as CoreDNS does);
 //! - `<node>` and `<node>.<cd>` -> that node's addresses, with PTR records for each address.
 //!
-//! Everything else, including other names inside the cluster domain, is forwarded.
+//! Everything else, including other names inside the cluster domain, is forwarded. With
+//! [`Records::Nodes`] (OpenShift's `dnsRecordsType: External`) the zone holds the node names
+//! and their PTR records only: `api`, `api-int` and `*.apps` are forwarded like any other name.
 //!
 //! Lookups take the question name in lowercase wire format (length-prefixed labels ending in the
 //! root label) and never allocate: exact names sit in a hash map keyed by wire bytes, the `*.apps`
@@ -61,6 +63,29 @@ impl Default for ZoneConfig {
             ttl: DEFAULT_TTL,
         }
     }
+}
+
+/// Which names the zone holds (`[dns] records`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Records {
+    /// `api`, `api-int`, `*.apps` and the nodes: OpenShift's default (`dnsRecordsType:
+    /// Internal`).
+    #[default]
+    Cluster,
+    /// The nodes and their PTR records only (`dnsRecordsType: External`, where the site's DNS
+    /// holds `api`, `api-int` and `*.apps`): every other name, those three included, is
+    /// forwarded, never answered NXDOMAIN or NODATA here.
+    Nodes,
+}
+
+/// Zone settings beyond [`ZoneConfig`], for [`ClusterZone::with_options`]; the default is what
+/// [`ClusterZone::new`] serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneOptions {
+    pub records: Records,
+    /// The addresses of `api-int.<cd>` when they differ from those of `api.<cd>` (OpenShift's
+    /// cloud template answers `api-int` from the internal load balancer); `None`: the API VIPs.
+    pub api_int_vips: Option<Vec<IpAddr>>,
 }
 
 /// A zone configuration that cannot be served. Each variant names the field at fault and what
@@ -179,6 +204,8 @@ pub struct ClusterZone {
     domain_labels: usize,
     /// `apps.<cd>` in lowercase wire format, the wildcard's suffix.
     apps_suffix: Box<[u8]>,
+    /// False with [`Records::Nodes`]: `*.apps.<cd>` is forwarded.
+    apps_wildcard: bool,
     exact: NameMap<RecordSet>,
     ingress: RecordSet,
     ttl: u32,
@@ -186,8 +213,14 @@ pub struct ClusterZone {
 }
 
 impl ClusterZone {
-    /// Validates `config` and precomputes every owned name.
+    /// Validates `config` and precomputes every owned name ([`Records::Cluster`], `api-int`
+    /// answering the API VIPs).
     pub fn new(config: &ZoneConfig) -> Result<Self, ZoneError> {
+        Self::with_options(config, &ZoneOptions::default())
+    }
+
+    /// [`ClusterZone::new`] holding the names `options` select.
+    pub fn with_options(config: &ZoneConfig, options: &ZoneOptions) -> Result<Self, ZoneError> {
         check_label("cluster_name", &config.cluster_name)?;
         check_domain(&config.base_domain)?;
         let domain_text = format!("{}.{}", config.cluster_name, config.base_domain);
@@ -211,9 +244,12 @@ impl ClusterZone {
         };
 
         let mut exact: NameMap<RecordSet> = NameMap::default();
-        let api = RecordSet::addresses(&config.api_vips, true);
-        exact.insert(under("api"), api.clone());
-        exact.insert(under("api-int"), api);
+        let vips = options.records == Records::Cluster;
+        if vips {
+            let api_int = options.api_int_vips.as_ref().unwrap_or(&config.api_vips);
+            exact.insert(under("api"), RecordSet::addresses(&config.api_vips, true));
+            exact.insert(under("api-int"), RecordSet::addresses(api_int, true));
+        }
 
         let mut reverse: NameMap<RecordSet> = NameMap::default();
         for (index, node) in config.nodes.iter().enumerate() {
@@ -225,6 +261,7 @@ impl ClusterZone {
                 },
                 other => other,
             })?;
+            // Kept with `Records::Nodes` too: such a node would shadow a name the site serves.
             if matches!(node.name.as_str(), "api" | "api-int" | "apps") {
                 return Err(ZoneError::ReservedNodeName {
                     name: node.name.clone(),
@@ -263,8 +300,9 @@ impl ClusterZone {
             domain_wire: domain_wire.into_boxed_slice(),
             domain_labels,
             apps_suffix: apps_suffix.into_boxed_slice(),
+            apps_wildcard: vips,
             exact,
-            ingress: RecordSet::addresses(&config.ingress_vips, true),
+            ingress: RecordSet::addresses(if vips { &config.ingress_vips } else { &[] }, true),
             ttl: config.ttl,
             domain_text,
         })
@@ -305,7 +343,8 @@ impl ClusterZone {
         }
         // `*.apps.<cd>`: at least one label before `apps` (labels >= domain + 2).
         let apps_labels = self.domain_labels + 1;
-        if labels > apps_labels
+        if self.apps_wildcard
+            && labels > apps_labels
             && name[usize::from(label_starts[labels - apps_labels])..] == *self.apps_suffix
         {
             return Some(Found {

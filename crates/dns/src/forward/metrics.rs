@@ -38,8 +38,11 @@ pub struct ForwardMetrics {
     pub cache_misses: u64,
     /// Queries sent to an upstream over UDP, counting every attempt of a failover.
     pub upstream_udp_queries: u64,
-    /// Queries sent to an upstream over TCP (after a TC=1 answer).
+    /// Queries sent to an upstream over TCP (after a TC=1 answer, or all with `force_tcp`).
     pub upstream_tcp_queries: u64,
+    /// TCP connections opened to upstreams; fewer than `upstream_tcp_queries` when connections
+    /// are reused.
+    pub upstream_tcp_connections: u64,
     /// Answers cut to header + question with TC=1 because the UDP client accepts less.
     pub truncated_for_client: u64,
     /// Datagrams from an upstream matching no in-flight query (wrong ID or question: spoofed,
@@ -61,6 +64,7 @@ pub(crate) struct Counters {
     pub cache_misses: AtomicU64,
     pub upstream_udp_queries: AtomicU64,
     pub upstream_tcp_queries: AtomicU64,
+    pub upstream_tcp_connections: AtomicU64,
     pub truncated_for_client: AtomicU64,
     pub unmatched_responses: AtomicU64,
     pub servfail_produced: AtomicU64,
@@ -90,6 +94,7 @@ impl Counters {
             cache_misses: get(&self.cache_misses),
             upstream_udp_queries: get(&self.upstream_udp_queries),
             upstream_tcp_queries: get(&self.upstream_tcp_queries),
+            upstream_tcp_connections: get(&self.upstream_tcp_connections),
             truncated_for_client: get(&self.truncated_for_client),
             unmatched_responses: get(&self.unmatched_responses),
             servfail_produced: get(&self.servfail_produced),

@@ -1,5 +1,6 @@
 //! One upstream resolver: a few long-lived connected UDP sockets with an in-flight table keyed
-//! by query ID, TCP for truncated answers, and the health record behind the sequential policy.
+//! by query ID, a pool of TCP connections (`forward::tcp`) for truncated answers and
+//! `force_tcp`, and the health record behind the sequential policy.
 //!
 //! Spoofing defence (RFC 5452 section 9.2): every query gets a fresh random ID, each socket has
 //! its own kernel-chosen (randomised) source port, and a connected socket only receives
@@ -14,11 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, OnceCell};
 
 use super::metrics::{bump, Counters};
+use super::tcp::{TcpLimits, TcpPool};
 use super::wire::{self, Question, WireError};
 
 /// Fresh IDs drawn before giving up on a socket whose table is (nearly) full.
@@ -36,11 +37,13 @@ pub(crate) enum ExchangeError {
     Mismatch,
     #[error("no free query ID on the socket (too many queries in flight)")]
     IdsExhausted,
+    #[error("all {0} TCP connections to the upstream stayed busy for the whole attempt")]
+    Busy(usize),
 }
 
 impl ExchangeError {
     /// Timeouts and network errors say the upstream is unreachable; a malformed or mismatched
-    /// answer says nothing certain about it.
+    /// answer says nothing certain about it, and busy connections say it is alive.
     pub(crate) fn marks_down(&self) -> bool {
         matches!(self, ExchangeError::Timeout(_) | ExchangeError::Network(_))
     }
@@ -63,6 +66,8 @@ pub struct UpstreamStatus {
     pub timeouts: u64,
     /// Timeouts and network errors since its last good answer.
     pub consecutive_failures: u32,
+    /// TCP connections open and waiting for the next query (reused, see `force_tcp`).
+    pub idle_tcp_connections: usize,
 }
 
 #[derive(Default)]
@@ -89,6 +94,7 @@ pub(crate) struct Upstream {
     sockets: usize,
     channels: OnceCell<Box<[UdpChannel]>>,
     next_channel: AtomicUsize,
+    tcp: TcpPool,
     health: Mutex<Health>,
     counters: Arc<Counters>,
 }
@@ -132,12 +138,18 @@ impl Drop for InFlight<'_> {
 }
 
 impl Upstream {
-    pub(crate) fn new(addr: SocketAddr, sockets: usize, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(
+        addr: SocketAddr,
+        sockets: usize,
+        tcp: TcpLimits,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
             addr,
             sockets: sockets.max(1),
             channels: OnceCell::new(),
             next_channel: AtomicUsize::new(0),
+            tcp: TcpPool::new(addr, tcp),
             health: Mutex::new(Health::default()),
             counters,
         }
@@ -197,6 +209,7 @@ impl Upstream {
             failures: health.failures,
             timeouts: health.timeouts,
             consecutive_failures: health.consecutive_failures,
+            idle_tcp_connections: self.tcp.idle_count(),
         }
     }
 
@@ -247,7 +260,9 @@ impl Upstream {
         }
     }
 
-    /// One query over a fresh TCP connection (RFC 7766), used after a TC=1 answer.
+    /// One query over TCP (RFC 7766), on an idle pooled connection or a new one: after a TC=1
+    /// answer, and for every query with `force_tcp`. The ID is overwritten with a fresh random
+    /// one, as for UDP.
     pub(crate) async fn exchange_tcp(
         &self,
         query: &mut [u8],
@@ -258,29 +273,9 @@ impl Upstream {
         wire::set_id(query, id);
         self.health().queries += 1;
         bump(&self.counters.upstream_tcp_queries);
-        let exchange = async {
-            let mut stream = TcpStream::connect(self.addr).await?;
-            // Queries come from a UDP datagram or a TCP frame, so they fit the 16-bit prefix.
-            let len = u16::try_from(query.len())
-                .map_err(|_| io::Error::other("query longer than 65535 bytes"))?;
-            let mut framed = Vec::with_capacity(query.len() + 2);
-            framed.extend_from_slice(&len.to_be_bytes());
-            framed.extend_from_slice(query);
-            stream.write_all(&framed).await?;
-            let mut prefix = [0u8; 2];
-            stream.read_exact(&mut prefix).await?;
-            let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-            stream.read_exact(&mut answer).await?;
-            Ok::<_, ExchangeError>(answer)
-        };
-        let answer = tokio::time::timeout(timeout, exchange)
+        self.tcp
+            .exchange(query, id, question, timeout, &self.counters)
             .await
-            .map_err(|_| ExchangeError::Timeout(timeout))??;
-        if !tcp_answer_matches(&answer, id, question)? {
-            bump(&self.counters.unmatched_responses);
-            return Err(ExchangeError::Mismatch);
-        }
-        Ok(answer)
     }
 }
 
