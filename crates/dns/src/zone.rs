@@ -204,6 +204,7 @@ pub struct ClusterZone {
     domain_labels: usize,
     /// `apps.<cd>` in lowercase wire format, the wildcard's suffix.
     apps_suffix: Box<[u8]>,
+    records: Records,
     /// False with [`Records::Nodes`]: `*.apps.<cd>` is forwarded.
     apps_wildcard: bool,
     exact: NameMap<RecordSet>,
@@ -300,12 +301,18 @@ impl ClusterZone {
             domain_wire: domain_wire.into_boxed_slice(),
             domain_labels,
             apps_suffix: apps_suffix.into_boxed_slice(),
+            records: options.records,
             apps_wildcard: vips,
             exact,
             ingress: RecordSet::addresses(if vips { &config.ingress_vips } else { &[] }, true),
             ttl: config.ttl,
             domain_text,
         })
+    }
+
+    /// Which names the zone holds.
+    pub fn records(&self) -> Records {
+        self.records
     }
 
     /// TTL of local records and negative TTL of the SOA.

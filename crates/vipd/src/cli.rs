@@ -333,31 +333,54 @@ fn kubernetes_summary(out: &mut String, config: &Config) {
 
 /// `[dns]`: what the cluster DNS answers itself, where it forwards the rest.
 fn dns_summary(out: &mut String, config: &Config) {
-    match &config.dns {
-        None => {
-            let _ = writeln!(out, "dns: off");
-        }
-        Some(dns) => {
-            let listen: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
-            let _ = writeln!(out, "dns: listening on {} (UDP and TCP)", listen.join(", "));
-            let cd = &dns.cluster_domain;
+    let Some(dns) = &config.dns else {
+        let _ = writeln!(out, "dns: off");
+        return;
+    };
+    let listen: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
+    let _ = writeln!(out, "dns: listening on {} (UDP and TCP)", listen.join(", "));
+    let cd = &dns.cluster_domain;
+    match dns.records {
+        vipd_dns::zone::Records::Cluster if dns.api_int_vips == dns.api_vips => {
             let _ = writeln!(out, "  api.{cd}, api-int.{cd} -> {}", join(&dns.api_vips));
-            let _ = writeln!(out, "  *.apps.{cd} -> {}", join(&dns.ingress_vips));
-            for n in &dns.nodes {
-                let _ = writeln!(
-                    out,
-                    "  {}, {}.{cd} -> {}",
-                    n.name,
-                    n.name,
-                    join(&n.addresses)
-                );
-            }
+        }
+        vipd_dns::zone::Records::Cluster => {
+            let _ = writeln!(out, "  api.{cd} -> {}", join(&dns.api_vips));
+            let _ = writeln!(out, "  api-int.{cd} -> {}", join(&dns.api_int_vips));
+        }
+        vipd_dns::zone::Records::Nodes => {
             let _ = writeln!(
                 out,
-                "  anything else forwarded to the name servers of {}",
-                dns.resolv_conf.display()
+                "  api.{cd}, api-int.{cd}, *.apps.{cd}: forwarded (records = \"nodes\")"
             );
         }
+    }
+    if dns.records == vipd_dns::zone::Records::Cluster {
+        let _ = writeln!(out, "  *.apps.{cd} -> {}", join(&dns.ingress_vips));
+    }
+    for n in &dns.nodes {
+        let _ = writeln!(
+            out,
+            "  {}, {}.{cd} -> {}",
+            n.name,
+            n.name,
+            join(&n.addresses)
+        );
+    }
+    let transport = if dns.force_tcp { " over TCP" } else { "" };
+    if dns.upstreams.is_empty() {
+        let _ = writeln!(
+            out,
+            "  anything else forwarded{transport} to the name servers of {}",
+            dns.resolv_conf.display()
+        );
+    } else {
+        let upstreams: Vec<String> = dns.upstreams.iter().map(|a| a.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "  anything else forwarded{transport} to {}, tried in this order",
+            upstreams.join(", ")
+        );
     }
 }
 

@@ -243,20 +243,34 @@ pub struct DnsConfig {
     pub cluster_domain: String,
     /// `listen` (default `0.0.0.0:53` and `[::]:53`), UDP and TCP.
     pub listen: Vec<SocketAddr>,
-    /// `resolv_conf`: where the upstream name servers are read from.
+    /// `resolv_conf`: where the upstream name servers are read from (watched live), unless
+    /// `upstreams` is written.
     pub resolv_conf: PathBuf,
+    /// `upstreams`: a static list tried in this order; empty = the name servers of
+    /// `resolv_conf`.
+    pub upstreams: Vec<SocketAddr>,
+    /// `force_tcp` (default false): every forwarded query goes upstream over TCP.
+    pub force_tcp: bool,
+    /// `records` (default `"cluster"`): `Nodes` serves the node records only and forwards
+    /// `api`, `api-int` and `*.apps` (OpenShift's `dnsRecordsType: External`).
+    pub records: vipd_dns::zone::Records,
     /// `ttl` of local answers, seconds (default 30).
     pub ttl: u32,
     /// `max_udp_size` (default 512): larger answers are truncated, clients retry over TCP.
     pub max_udp_size: u16,
-    /// Addresses for `api.<cd>` and `api-int.<cd>`, from `api_vips` or the `api_instances`.
+    /// Addresses for `api.<cd>` (and `api-int.<cd>` unless `api_int_vips` differ), from
+    /// `api_vips` or the `api_instances`; empty with `records = "nodes"`.
     pub api_vips: Vec<IpAddr>,
+    /// Addresses for `api-int.<cd>`: `api_int_vips`, else the same as `api_vips`.
+    pub api_int_vips: Vec<IpAddr>,
     /// Addresses for `*.apps.<cd>`, from `ingress_vips` or the `ingress_instances`.
     pub ingress_vips: Vec<IpAddr>,
     /// `allow`: client networks answered; empty = everyone.
     pub allow: Vec<ClientNet>,
     /// `[[dns.node]]`: node names and their addresses (A/AAAA and PTR).
     pub nodes: Vec<DnsNode>,
+    /// `batch_scheduling` (default true): the UDP workers run under SCHED_BATCH.
+    pub batch_scheduling: bool,
 }
 
 /// One `[[dns.node]]`.

@@ -130,6 +130,13 @@ pub struct RawDns {
     pub api_vips: Option<S<Vec<S<String>>>>,
     pub ingress_vips: Option<S<Vec<S<String>>>>,
     pub allow: Option<S<Vec<S<String>>>>,
+    /// A static upstream list instead of `resolv_conf`'s name servers.
+    pub upstreams: Option<S<Vec<S<String>>>>,
+    pub force_tcp: Option<S<bool>>,
+    /// `"cluster"` or `"nodes"`.
+    pub records: Option<S<String>>,
+    pub api_int_vips: Option<S<Vec<S<String>>>>,
+    pub batch_scheduling: Option<S<bool>>,
     #[serde(default)]
     pub node: Vec<S<RawDnsNode>>,
 }

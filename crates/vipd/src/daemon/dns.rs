@@ -1,4 +1,5 @@
-//! The cluster DNS inside the daemon: zone from the config, forwarder fed by resolv.conf.
+//! The cluster DNS inside the daemon: zone from the config, forwarder fed by a static
+//! `upstreams` list or by resolv.conf (watched).
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use vipd_dns::forward::{
     ForwardMetrics, Forwarder, ForwarderConfig, ResolvConfWatch, ResolvConfWatcher,
 };
 use vipd_dns::server::{DnsMetrics, DnsServer, DnsServerHandle, ServerConfig};
-use vipd_dns::zone::{ClusterZone, Node, ZoneConfig, ZoneHandle};
+use vipd_dns::zone::{ClusterZone, Node, Records, ZoneConfig, ZoneHandle, ZoneOptions};
 
 use crate::config::{Config, DnsConfig};
 
@@ -17,7 +18,10 @@ pub struct DnsRuntime {
     server: Arc<Mutex<Option<DnsServerHandle>>>,
     forwarder: Arc<Forwarder>,
     zone: ZoneHandle,
-    watcher: ResolvConfWatcher,
+    /// Follows `resolv_conf`; `None` with a static `upstreams` list.
+    watcher: Option<ResolvConfWatcher>,
+    /// Where the upstreams come from, for the status.
+    upstream_source: Arc<Mutex<String>>,
     config: DnsConfig,
     /// Node records from the Kubernetes API (with the file's), kept across reloads.
     api_nodes: Option<Vec<crate::config::DnsNode>>,
@@ -71,6 +75,8 @@ pub struct DnsView {
     server: Arc<Mutex<Option<DnsServerHandle>>>,
     forwarder: Arc<Forwarder>,
     zone: ZoneHandle,
+    upstream_source: Arc<Mutex<String>>,
+    force_tcp: bool,
 }
 
 impl DnsRuntime {
@@ -79,21 +85,20 @@ impl DnsRuntime {
         let runtime = DnsThreads::start()?;
         let (forwarder, watcher, server) = runtime.enter(|| -> anyhow::Result<_> {
             let forwarder = Arc::new(
-                Forwarder::new(ForwarderConfig::default())
-                    .context("cannot set up the DNS forwarder")?,
+                Forwarder::new(forwarder_config(dns)).context("cannot set up the DNS forwarder")?,
             );
-            let watcher = ResolvConfWatcher::spawn(
-                Arc::clone(&forwarder),
-                ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config)),
-            );
+            let watcher = watch_resolv_conf(&forwarder, dns, config);
             let server =
                 DnsServer::start(server_config(dns)?, zone.clone(), Arc::clone(&forwarder))?;
             Ok((forwarder, watcher, server))
         })?;
+        warn_static_upstreams_here(dns);
         tracing::info!(
             domain = %dns.cluster_domain,
             listen = ?server.local_addrs(),
-            resolv_conf = %dns.resolv_conf.display(),
+            upstreams = %upstream_source(dns),
+            force_tcp = dns.force_tcp,
+            records = ?dns.records,
             "cluster DNS serving"
         );
         Ok(DnsRuntime {
@@ -101,6 +106,7 @@ impl DnsRuntime {
             forwarder,
             zone,
             watcher,
+            upstream_source: Arc::new(Mutex::new(upstream_source(dns))),
             config: dns.clone(),
             api_nodes: None,
             runtime,
@@ -112,6 +118,8 @@ impl DnsRuntime {
             server: Arc::clone(&self.server),
             forwarder: Arc::clone(&self.forwarder),
             zone: self.zone.clone(),
+            upstream_source: Arc::clone(&self.upstream_source),
+            force_tcp: self.config.force_tcp,
         }
     }
 
@@ -151,20 +159,35 @@ impl DnsRuntime {
         if dns.listen != self.config.listen
             || dns.max_udp_size != self.config.max_udp_size
             || dns.allow != self.config.allow
+            || dns.force_tcp != self.config.force_tcp
+            || dns.batch_scheduling != self.config.batch_scheduling
         {
-            tracing::warn!("reload: DNS listen / max_udp_size / allow changed; they take effect when vipd restarts");
+            tracing::warn!("reload: DNS listen / max_udp_size / allow / force_tcp / batch_scheduling changed; they take effect when vipd restarts");
         }
         self.zone.replace(zone);
-        if dns.resolv_conf != self.config.resolv_conf {
-            let forwarder = Arc::clone(&self.forwarder);
-            let watch =
-                ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config));
-            self.watcher = self
-                .runtime
-                .enter(|| ResolvConfWatcher::spawn(forwarder, watch));
+        self.reload_upstreams(dns, config);
+        if let Ok(mut source) = self.upstream_source.lock() {
+            *source = upstream_source(dns);
         }
         self.config = dns.clone();
         Ok(())
+    }
+
+    /// A static list replaces the upstreams at once and stops the watcher; going back to
+    /// resolv.conf, or to another file, starts one (it reads the file at once).
+    fn reload_upstreams(&mut self, dns: &DnsConfig, config: &Config) {
+        if !dns.upstreams.is_empty() {
+            if dns.upstreams != self.config.upstreams {
+                self.watcher = None;
+                self.forwarder.set_upstreams(dns.upstreams.clone());
+                warn_static_upstreams_here(dns);
+            }
+        } else if !self.config.upstreams.is_empty() || dns.resolv_conf != self.config.resolv_conf {
+            let forwarder = &self.forwarder;
+            self.watcher = self
+                .runtime
+                .enter(|| watch_resolv_conf(forwarder, dns, config));
+        }
     }
 
     pub async fn shutdown(self) {
@@ -206,6 +229,9 @@ impl DnsView {
         serde_json::json!({
             "domain": zone.domain(),
             "listen": self.server.lock().ok().and_then(|s| s.as_ref().map(|s| s.local_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>())),
+            "records": match zone.records() { Records::Cluster => "cluster", Records::Nodes => "nodes" },
+            "upstream_source": self.upstream_source.lock().map(|s| s.clone()).unwrap_or_default(),
+            "force_tcp": self.force_tcp,
             "upstreams": upstreams,
             "answered_locally": m.answered_locally,
             "forwarded": m.forwarded,
@@ -233,7 +259,70 @@ fn build_zone(dns: &DnsConfig, config: &Config) -> anyhow::Result<ClusterZone> {
             .collect(),
         ttl: dns.ttl,
     };
-    ClusterZone::new(&zone_config).with_context(|| format!("{}: [dns]", config.source.display()))
+    let options = ZoneOptions {
+        records: dns.records,
+        api_int_vips: Some(dns.api_int_vips.clone()),
+    };
+    ClusterZone::with_options(&zone_config, &options)
+        .with_context(|| format!("{}: [dns]", config.source.display()))
+}
+
+/// The zone the daemon serves for `config`'s `[dns]`, as it builds it at start (for tests and
+/// `vipd import` checks: the same records, answered by `vipd_dns::answer`).
+pub fn zone_for(config: &Config) -> anyhow::Result<Option<ClusterZone>> {
+    config
+        .dns
+        .as_ref()
+        .map(|dns| build_zone(dns, config))
+        .transpose()
+}
+
+/// The forwarder settings the daemon starts with for `dns` (upstreams empty: read from
+/// resolv.conf by the watcher).
+pub fn forwarder_config(dns: &DnsConfig) -> ForwarderConfig {
+    ForwarderConfig {
+        upstreams: dns.upstreams.clone(),
+        force_tcp: dns.force_tcp,
+        ..ForwarderConfig::default()
+    }
+}
+
+/// A watcher of `resolv_conf`, unless `upstreams` is a static list.
+fn watch_resolv_conf(
+    forwarder: &Arc<Forwarder>,
+    dns: &DnsConfig,
+    config: &Config,
+) -> Option<ResolvConfWatcher> {
+    dns.upstreams.is_empty().then(|| {
+        ResolvConfWatcher::spawn(
+            Arc::clone(forwarder),
+            ResolvConfWatch::new(dns.resolv_conf.clone(), excluded_upstreams(dns, config)),
+        )
+    })
+}
+
+/// "static" or the resolv.conf path.
+fn upstream_source(dns: &DnsConfig) -> String {
+    if dns.upstreams.is_empty() {
+        dns.resolv_conf.display().to_string()
+    } else {
+        "static".to_owned()
+    }
+}
+
+/// A static upstream that is one of this node's own addresses on a port DNS listens on sends
+/// queries back here (validation can only see loopback and the VIPs).
+fn warn_static_upstreams_here(dns: &DnsConfig) {
+    let local = local_addresses();
+    for upstream in &dns.upstreams {
+        let here = local.contains(&upstream.ip())
+            && dns.listen.iter().any(|l| {
+                l.port() == upstream.port() && (l.ip().is_unspecified() || l.ip() == upstream.ip())
+            });
+        if here {
+            tracing::warn!(%upstream, "[dns] upstreams names this node on a port vipd listens on: forwarded queries will come back here");
+        }
+    }
 }
 
 fn server_config(dns: &DnsConfig) -> anyhow::Result<ServerConfig> {
@@ -247,6 +336,7 @@ fn server_config(dns: &DnsConfig) -> anyhow::Result<ServerConfig> {
             .min(2),
         max_udp_size: dns.max_udp_size,
         allow,
+        batch_scheduling: dns.batch_scheduling,
         ..ServerConfig::default()
     })
 }
@@ -259,6 +349,7 @@ fn excluded_upstreams(dns: &DnsConfig, config: &Config) -> Vec<IpAddr> {
         .iter()
         .flat_map(|i| i.vips.iter().copied())
         .chain(dns.api_vips.iter().copied())
+        .chain(dns.api_int_vips.iter().copied())
         .chain(dns.ingress_vips.iter().copied())
         .collect();
     exclude.extend(local_addresses());

@@ -5,6 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::PathBuf;
 
+use vipd_dns::zone::Records;
+
 use super::super::raw::{RawDns, RawDnsNode, S};
 use super::super::{ClientNet, DnsConfig, DnsNode, InstanceConfig};
 use super::identity::Identity;
@@ -91,9 +93,32 @@ impl Validator<'_> {
                 .collect(),
             instances,
         };
-        let (api, ingress) = vip_roles(r, identity);
-        let api_vips = self.dns_vips(raw, &api, &known);
-        let ingress_vips = self.dns_vips(raw, &ingress, &known);
+        let records = self.dns_records(&r.records);
+        let (api_vips, api_int_vips, ingress_vips) = match records {
+            Records::Cluster => {
+                let (api, ingress) = vip_roles(r, identity);
+                let api_vips = self.dns_vips(raw, &api, &known);
+                let ingress_vips = self.dns_vips(raw, &ingress, &known);
+                let api_int_vips = match &r.api_int_vips {
+                    Some(list) => self.dns_vip_list(&api_int_role(r), list),
+                    None => api_vips.clone(),
+                };
+                (api_vips, api_int_vips, ingress_vips)
+            }
+            Records::Nodes => {
+                self.dns_no_vips(r);
+                (Vec::new(), Vec::new(), Vec::new())
+            }
+        };
+        let ours: Vec<IpAddr> = instances
+            .iter()
+            .flat_map(|i| i.vips.iter())
+            .chain(&api_vips)
+            .chain(&api_int_vips)
+            .chain(&ingress_vips)
+            .copied()
+            .collect();
+        let upstreams = self.dns_upstreams(r, &listen, &ours);
         let allow = self.dns_allow(&r.allow);
         let nodes = self.dns_nodes(&r.node);
         if self.errors.len() > errors_before {
@@ -103,13 +128,146 @@ impl Validator<'_> {
             cluster_domain,
             listen,
             resolv_conf,
+            upstreams,
+            force_tcp: r.force_tcp.as_ref().is_some_and(|b| *b.get_ref()),
+            records,
             ttl,
             max_udp_size,
             api_vips,
+            api_int_vips,
             ingress_vips,
             allow,
             nodes,
+            batch_scheduling: r.batch_scheduling.as_ref().is_none_or(|b| *b.get_ref()),
         })
+    }
+
+    /// `records`: `"cluster"` (default) or `"nodes"`.
+    fn dns_records(&mut self, records: &Option<S<String>>) -> Records {
+        let Some(text) = records else {
+            return Records::Cluster;
+        };
+        match text.get_ref().trim() {
+            "cluster" => Records::Cluster,
+            "nodes" => Records::Nodes,
+            other => {
+                self.err(
+                    text.span(),
+                    "dns: records",
+                    format!("{other:?} is not a record set; accepted \"cluster\" (api, api-int, *.apps and the nodes; OpenShift's dnsRecordsType Internal) or \"nodes\" (the nodes only, everything else forwarded; dnsRecordsType External)"),
+                );
+                Records::Cluster
+            }
+        }
+    }
+
+    /// With `records = "nodes"` no VIP is answered: a key naming one would do nothing.
+    fn dns_no_vips(&mut self, r: &RawDns) {
+        let keys = [
+            ("api_vips", r.api_vips.as_ref().map(|l| l.span())),
+            ("api_int_vips", r.api_int_vips.as_ref().map(|l| l.span())),
+            ("ingress_vips", r.ingress_vips.as_ref().map(|l| l.span())),
+            ("api_instances", r.api_instances.as_ref().map(|l| l.span())),
+            (
+                "ingress_instances",
+                r.ingress_instances.as_ref().map(|l| l.span()),
+            ),
+        ];
+        for (key, span) in keys {
+            if let Some(span) = span {
+                self.err(
+                    span,
+                    format!("dns: {key}"),
+                    "is set with records = \"nodes\", which answers no api, api-int or *.apps name (they are forwarded); remove it, or use records = \"cluster\"",
+                );
+            }
+        }
+    }
+
+    /// `upstreams`: a static list of name servers, tried in order (port 53 unless given).
+    /// Not together with `resolv_conf`; never this server itself, which would loop.
+    fn dns_upstreams(
+        &mut self,
+        r: &RawDns,
+        listen: &[SocketAddr],
+        ours: &[IpAddr],
+    ) -> Vec<SocketAddr> {
+        let Some(list) = &r.upstreams else {
+            return Vec::new();
+        };
+        let key = "dns: upstreams";
+        if r.resolv_conf.is_some() {
+            self.err(
+                list.span(),
+                key,
+                "is set together with resolv_conf; the forwarder takes one source: this static list, or the name servers of resolv_conf (watched live)",
+            );
+        }
+        if list.get_ref().is_empty() {
+            self.err(
+                list.span(),
+                key,
+                "is empty; list at least one name server, e.g. [\"192.0.2.53\"], or remove upstreams to read them from resolv_conf",
+            );
+        }
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for text in list.get_ref() {
+            let Some(addr) = self.upstream(text, key, listen, ours) else {
+                continue;
+            };
+            if out.contains(&addr) {
+                self.err(text.span(), key, format!("{addr} is listed twice"));
+            } else {
+                out.push(addr);
+            }
+        }
+        out
+    }
+
+    /// One `upstreams` entry: `ip`, `ip:port` or `[ipv6]:port`.
+    fn upstream(
+        &mut self,
+        text: &S<String>,
+        key: &str,
+        listen: &[SocketAddr],
+        ours: &[IpAddr],
+    ) -> Option<SocketAddr> {
+        let t = text.get_ref().trim();
+        let Some(addr) = parse_upstream(t) else {
+            self.err(
+                text.span(),
+                key,
+                format!("{t:?} is not a name server address; write an address, optionally with a port: \"192.0.2.53\", \"198.51.100.53:5353\", \"2001:db8::53\" or \"[2001:db8::53]:5353\""),
+            );
+            return None;
+        };
+        let ip = addr.ip();
+        let problem = if addr.port() == 0 {
+            Some("port 0 is not a port a server listens on".to_owned())
+        } else if ip.is_unspecified()
+            || ip.is_multicast()
+            || matches!(ip, IpAddr::V4(a) if a.is_broadcast())
+        {
+            Some(format!("{ip} is not a server's address"))
+        } else if is_this_server(addr, listen, ours) {
+            Some(format!(
+                "{addr} is this DNS server (listen {}): forwarded queries would come back here",
+                list(listen)
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(why) => {
+                self.err(
+                    text.span(),
+                    key,
+                    format!("{why}; give the site's name servers"),
+                );
+                None
+            }
+            None => Some(addr),
+        }
     }
 
     /// `listen`: address:port pairs, no duplicates (default: port 53 on both wildcards).
@@ -291,6 +449,46 @@ impl Validator<'_> {
         }
         nodes
     }
+}
+
+/// `api_int_vips`: written addresses only (no instances, no top-level key).
+fn api_int_role(r: &RawDns) -> VipRole<'_> {
+    VipRole {
+        role: "api-int",
+        instances_key: "api_instances",
+        vips_key: "api_int_vips",
+        names: &None,
+        vips: &r.api_int_vips,
+        top_level: None,
+    }
+}
+
+/// `ip` (port 53), `ip:port`, `[ipv6]:port`.
+fn parse_upstream(text: &str) -> Option<SocketAddr> {
+    match text.parse::<IpAddr>() {
+        Ok(ip) => Some(SocketAddr::new(ip, vipd_dns::forward::DNS_PORT)),
+        Err(_) => text.parse::<SocketAddr>().ok(),
+    }
+}
+
+/// True when `upstream` reaches this server: one of its listen addresses, or, on the port of
+/// a wildcard listen address of its family, loopback or one of the VIPs this node may hold.
+fn is_this_server(upstream: SocketAddr, listen: &[SocketAddr], ours: &[IpAddr]) -> bool {
+    listen.iter().any(|l| {
+        l.port() == upstream.port()
+            && (l.ip() == upstream.ip()
+                || (l.ip().is_unspecified()
+                    && l.is_ipv4() == upstream.is_ipv4()
+                    && (upstream.ip().is_loopback() || ours.contains(&upstream.ip()))))
+    })
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The api and ingress roles of `[dns]`, with the top-level VIPs of each.
