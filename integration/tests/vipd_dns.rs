@@ -4,6 +4,10 @@
 //! Nodes 0 and 1 run vipd with `api` (192.0.2.5) and `ingress` (192.0.2.10) and `[dns]` on their
 //! lab address; node 2 plays the site's resolver: a one-record upstream (`example.test. A
 //! 198.51.100.7`) that the nodes' `resolv_conf` names. Cluster domain ostest.test.metalkube.org.
+//!
+//! The `[dns]` forwarder keys run node 0 as a DNS-only node: a static `upstreams` list whose
+//! first entry is dead, `force_tcp` against knotd on node 2 with UDP port 53 dropped there (also
+//! needs knotd and nft), and `records = "nodes"` with node 2 holding `api.<cd>`.
 
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
@@ -281,4 +285,262 @@ fn sighup_swaps_the_zone_and_a_new_resolv_conf_path_keeps_forwarding() {
         [want.as_str()],
         "only the new file's resolver: {upstreams}"
     );
+}
+
+// ---- [dns] upstreams, force_tcp, records (issue 10) ----
+
+/// The VIPs a DNS-only node answers (it runs no instance).
+const VIPS: &str = "api_vips = [\"192.0.2.5\"]\ningress_vips = [\"192.0.2.10\"]\n";
+
+/// No host in the lab holds it: packets to it go unanswered, as to a crashed resolver.
+const DEAD_UPSTREAM: &str = "192.0.2.99";
+
+/// Node 0 as a DNS-only node (no VRRP): `[dns]` on its lab address with `keys` added, the
+/// `resolv_conf` line dropped when `static_upstreams` (the two are exclusive), and node records
+/// for nodes 0 and 1.
+fn start_dns_only(lab: &Lab, keys: &str, static_upstreams: bool) -> Proc {
+    let host = lab.node(0);
+    let config = NodeConfig {
+        base_domain: Some("test.metalkube.org".into()),
+        dns: node_config(lab, 0).dns,
+        http: Some(SocketAddr::new(dns_server(lab, 0), 18080)),
+        ..NodeConfig::new()
+    };
+    let text = scenarios::render(&config, &scenarios::control_socket(host).unwrap());
+    let text: String = text
+        .lines()
+        .filter(|l| !(static_upstreams && l.starts_with("resolv_conf =")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = text.replacen("\n[dns]\n", &format!("\n[dns]\n{keys}"), 1);
+    fs::write(scenarios::config_path(host).unwrap(), text).unwrap();
+    scenarios::start_written(host).unwrap()
+}
+
+/// `dig` from the client with one try of `wait` seconds, so a slow failover inside vipd is not
+/// hidden by dig's own retry; the reply and how long it took.
+fn dig_once(lab: &Lab, name: &str, qtype: &str, wait: u32) -> (DigReply, Duration) {
+    let at = format!("@{}", dns_server(lab, 0));
+    let time = format!("+time={wait}");
+    let started = std::time::Instant::now();
+    let out = lab
+        .client()
+        .exec(&[
+            "dig",
+            &at,
+            &time,
+            "+tries=1",
+            "+noall",
+            "+comments",
+            "+answer",
+            name,
+            qtype,
+        ])
+        .unwrap();
+    (scenarios::parse_dig(&out).unwrap(), started.elapsed())
+}
+
+/// The `upstreams` of `vipd status --json`: (address, healthy) in order.
+fn status_upstreams(lab: &Lab) -> Vec<(String, bool)> {
+    let status = scenarios::status_json(lab.node(0)).unwrap();
+    status["dns"]["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["address"].as_str().unwrap().to_owned(),
+                u["healthy"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn static_upstreams_fail_over_in_order_from_a_dead_first_to_the_second() {
+    let lab = Lab::new(3).unwrap();
+    let upstream_addr = SocketAddr::new(lab.node(2).ipv4().into(), 53);
+    let upstream = scenarios::start_dns_responder(
+        lab.node(2),
+        RESPONDER,
+        upstream_addr,
+        UPSTREAM_NAME,
+        UPSTREAM_ANSWER.parse().unwrap(),
+    )
+    .unwrap();
+    let _vipd = start_dns_only(
+        &lab,
+        &format!("{VIPS}upstreams = [\"{DEAD_UPSTREAM}\", \"{upstream_addr}\"]\n"),
+        true,
+    );
+    assert_eq!(
+        status_upstreams(&lab),
+        [
+            (format!("{DEAD_UPSTREAM}:53"), true),
+            (upstream_addr.to_string(), true)
+        ],
+        "the configured order, nothing read from resolv.conf"
+    );
+
+    // The first query waits for the dead first upstream (2 s per attempt), then the second answers.
+    let (reply, took) = dig_once(&lab, UPSTREAM_NAME, "A", 6);
+    assert_eq!(reply.status, "NOERROR", "{reply:?}");
+    assert_eq!(reply.rdata(), [UPSTREAM_ANSWER]);
+    assert!(
+        took >= Duration::from_millis(1800),
+        "answered in {took:?}: the dead first upstream was not asked first"
+    );
+    assert_eq!(
+        status_upstreams(&lab),
+        [
+            (format!("{DEAD_UPSTREAM}:53"), false),
+            (upstream_addr.to_string(), true)
+        ]
+    );
+    // Held down: the next name goes to the second at once.
+    let (reply, took) = dig_once(&lab, "nothing.example.", "A", 6);
+    assert_eq!(reply.status, "NXDOMAIN", "{reply:?}");
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+    let log = upstream.log();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("192.0.2.11:") && l.contains("for another name -> NXDOMAIN")),
+        "{log}"
+    );
+}
+
+/// knotd on node 2 serving `example.test. A 198.51.100.7` over TCP only: UDP to port 53 is
+/// dropped in node 2's namespace, so a query over UDP goes unanswered.
+fn start_tcp_only_upstream(lab: &Lab) -> Proc {
+    let host = lab.node(2);
+    let dir = host.dir().unwrap().join("knot");
+    fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    fs::write(
+        dir.join("example.test.zone"),
+        format!(
+            "$ORIGIN example.test.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\n@ A {UPSTREAM_ANSWER}\nns A {}\n",
+            host.ipv4()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("knot.conf"),
+        format!(
+            "server:\n    listen: {}@53\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n    rundir: {d}\nlog:\n  - target: stderr\n    any: info\ndatabase:\n    storage: {d}\ntemplate:\n  - id: default\n    storage: {d}\n    journal-content: none\n    zonefile-sync: -1\nzone:\n  - domain: example.test\n    file: {d}/example.test.zone\n",
+            host.ipv4()
+        ),
+    )
+    .unwrap();
+    for rule in [
+        &["nft", "add", "table", "inet", "tcponly"][..],
+        &[
+            "nft", "add", "chain", "inet", "tcponly", "input", "{", "type", "filter", "hook",
+            "input", "priority", "0", ";", "}",
+        ],
+        &[
+            "nft", "add", "rule", "inet", "tcponly", "input", "udp", "dport", "53", "counter",
+            "drop",
+        ],
+    ] {
+        host.exec(rule).unwrap();
+    }
+    let conf = dir.join("knot.conf");
+    let knot = host
+        .spawn("knot", &["knotd", "-c", conf.to_str().unwrap()])
+        .unwrap();
+    let server = format!("@{}", host.ipv4());
+    let up = lab::wait_until(Duration::from_secs(5), || {
+        let out = lab
+            .client()
+            .exec(&[
+                "dig",
+                &server,
+                "+tcp",
+                "+time=1",
+                "+tries=1",
+                "+short",
+                "example.test.",
+                "A",
+            ])
+            .unwrap_or_default();
+        Ok((out.trim() == UPSTREAM_ANSWER).then_some(()))
+    })
+    .unwrap();
+    assert!(
+        up.is_some(),
+        "knotd did not answer over TCP; see {}",
+        knot.log_path().display()
+    );
+    let udp = lab
+        .client()
+        .exec(&["dig", &server, "+time=1", "+tries=1", "example.test.", "A"])
+        .unwrap_or_default();
+    assert!(
+        !udp.contains("status: NOERROR"),
+        "UDP still answered: {udp}"
+    );
+    knot
+}
+
+#[test]
+fn force_tcp_reaches_an_upstream_that_only_answers_over_tcp() {
+    let lab = Lab::new(3).unwrap();
+    let _knot = start_tcp_only_upstream(&lab);
+    let _vipd = start_dns_only(
+        &lab,
+        &format!(
+            "{VIPS}upstreams = [\"{}\"]\nforce_tcp = true\n",
+            lab.node(2).ipv4()
+        ),
+        true,
+    );
+    for n in 0..3 {
+        let (reply, took) = dig_once(&lab, "example.test.", "A", 3);
+        assert_eq!(reply.status, "NOERROR", "query {n}: {reply:?}");
+        assert_eq!(reply.rdata(), [UPSTREAM_ANSWER]);
+        assert!(took < Duration::from_secs(1), "query {n} took {took:?}");
+    }
+    // Names asked for the first time (nothing cached): each goes upstream over TCP too.
+    for name in ["a.example.test.", "b.example.test."] {
+        let (reply, took) = dig_once(&lab, name, "A", 3);
+        assert_eq!(reply.status, "NXDOMAIN", "{reply:?}");
+        assert!(took < Duration::from_secs(1), "{name} took {took:?}");
+    }
+    let status = scenarios::status_json(lab.node(0)).unwrap();
+    assert_eq!(status["dns"]["force_tcp"], true, "{status}");
+    assert_eq!(status["dns"]["upstreams"][0]["healthy"], true, "{status}");
+}
+
+#[test]
+fn records_nodes_forwards_api_and_answers_node_names_here() {
+    let lab = Lab::new(3).unwrap();
+    let api = format!("api.{DOMAIN}.");
+    // The site's DNS, which holds api.<cd> with dnsRecordsType External.
+    let _site = scenarios::start_dns_responder(
+        lab.node(2),
+        RESPONDER,
+        SocketAddr::new(lab.node(2).ipv4().into(), 53),
+        &api,
+        "198.51.100.20".parse().unwrap(),
+    )
+    .unwrap();
+    let _vipd = start_dns_only(&lab, "records = \"nodes\"\n", false);
+    let reply = dig(&lab, 0, &api, "A");
+    assert_eq!(reply.status, "NOERROR", "{reply:?}");
+    assert!(!reply.has_flag("aa"), "relayed, not ours: {reply:?}");
+    assert_eq!(reply.rdata(), ["198.51.100.20"]);
+    // Names the site does not hold are its NXDOMAIN, not ours.
+    for name in [format!("api-int.{DOMAIN}."), format!("x.apps.{DOMAIN}.")] {
+        let reply = dig(&lab, 0, &name, "A");
+        assert_eq!(reply.status, "NXDOMAIN", "{reply:?}");
+        assert!(!reply.has_flag("aa"), "{reply:?}");
+    }
+    assert_local_answer(
+        &dig(&lab, 0, &format!("master-1.{DOMAIN}."), "A"),
+        &["192.0.2.12"],
+    );
+    assert_local_answer(&dig(&lab, 0, "master-0.", "A"), &["192.0.2.11"]);
+    let status = scenarios::status_json(lab.node(0)).unwrap();
+    assert_eq!(status["dns"]["records"], "nodes", "{status}");
 }
