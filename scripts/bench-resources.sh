@@ -7,8 +7,12 @@
 #
 # --instructions instead counts user-space instructions per advert (valgrind's callgrind, one
 # instance at 10 ms adverts, Master and Backup, keepalived and vipd): a figure that does not
-# depend on the machine's load. KEEP_CALLGRIND=1 keeps the callgrind files for
-# callgrind_annotate. About 1 minute per round with --seconds 10.
+# depend on the machine's load. Each daemon runs twice under callgrind, a short run and one
+# --seconds longer, each to its exit; per advert = (difference in instructions) / (difference
+# in adverts), so start-up and shutdown cancel out. (Dumping from a live process with
+# callgrind_control froze vipd's threads for ~100 ms, long enough for the peer to take over.)
+# KEEP_CALLGRIND=1 keeps the callgrind files (target dirs vipd-callgrind-<daemon>-<node>-<N>s)
+# for callgrind_annotate. About 2 minutes per round with --seconds 10.
 #
 # --growth instead runs 1, 10 and 50 instances at 100 ms adverts and prints what one more
 # instance costs (CPU, PSS, anonymous memory), for both daemons.
@@ -25,7 +29,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 bash scripts/setup.sh
-if [[ " $* " == *" --instructions "* ]] && ! command -v callgrind_control >/dev/null; then
+if [[ " $* " == *" --instructions "* ]] && ! command -v valgrind >/dev/null; then
     echo "bench-resources.sh: installing valgrind (callgrind counts the instructions)" >&2
     apt-get install -y -qq --no-install-recommends valgrind >/dev/null
 fi

@@ -737,7 +737,7 @@ async fn start_instance(
     let (inst, status) =
         Instance::open(config.clone(), placement.clone(), vips, priority, hooks).await?;
     let (tx, rx) = mpsc::channel(32);
-    let task = tokio::spawn(inst.run(rx, priority));
+    let task = inst.start(rx, priority).await?;
     Ok(InstanceHandle {
         name: config.name.clone(),
         config,

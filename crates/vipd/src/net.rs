@@ -7,7 +7,8 @@
 //! - [`iface`]: interface and address discovery, and the pure `detect` that picks the interface
 //!   whose subnet carries a VIP.
 //! - [`nodeip`]: this node's cluster IP as OpenShift's node-ip configuration chooses it.
-//! - [`timer`]: the per-instance protocol deadline on a timerfd (fewer wake-ups than tokio's timer).
+//! - [`timer`]: the BFD task's protocol deadline on a timerfd (fewer wake-ups than tokio's timer).
+//! - [`poller`]: the instance threads' event loop (epoll) and the mailbox the daemon posts to.
 //! - [`error`]: the error type shared by the netlink-backed functions.
 //!
 //! Everything here is thin on purpose: decisions (which interface, which packet is ours) are pure
@@ -20,6 +21,7 @@ pub mod iface;
 pub mod netlink;
 pub mod nodeip;
 pub mod placement;
+pub mod poller;
 pub mod socket;
 pub mod timer;
 

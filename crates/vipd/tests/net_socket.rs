@@ -7,7 +7,6 @@ use std::sync::mpsc;
 
 use net_lab::*;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::time::timeout;
 use vipd::net::socket::{Family, ReceivedPacket, SocketConfig, VrrpSocket};
 
 /// v3 IPv4 advert from reference/vrrp.md: VRID 93, priority 40, 100 cs, VIP 192.0.2.10.
@@ -56,18 +55,16 @@ fn receive_beside(
     std::thread::scope(|s| {
         let rx = s.spawn(move || {
             receiver.enter();
-            block_on(async move {
-                let socket = VrrpSocket::open(&cfg).unwrap();
-                let _beside = beside.map(|b| VrrpSocket::open(&b).unwrap());
-                ready_tx.send(()).unwrap();
-                let mut buf = [0u8; 1500];
-                let packet = timeout(TIMEOUT, socket.recv(&mut buf))
-                    .await
-                    .expect("nothing received within the timeout")
-                    .unwrap();
-                let payload = buf[..packet.len].to_vec();
-                (packet, payload)
-            })
+            let socket = VrrpSocket::open(&cfg).unwrap();
+            let _beside = beside.map(|b| VrrpSocket::open(&b).unwrap());
+            ready_tx.send(()).unwrap();
+            let mut buf = [0u8; 1500];
+            let packet = socket
+                .recv_timeout(&mut buf, TIMEOUT)
+                .unwrap()
+                .expect("nothing received within the timeout");
+            let payload = packet.payload(&buf).to_vec();
+            (packet, payload)
         });
         let tx = s.spawn(move || {
             sender.enter();
@@ -83,12 +80,10 @@ fn receive_beside(
 
 /// Sends payloads with VrrpSocket::send from inside the current (sender) namespace.
 fn send_vrrp(cfg: SocketConfig, packets: Vec<(Vec<u8>, IpAddr)>) {
-    block_on(async move {
-        let socket = VrrpSocket::open(&cfg).unwrap();
-        for (payload, dst) in packets {
-            socket.send(&payload, dst).await.unwrap();
-        }
-    })
+    let socket = VrrpSocket::open(&cfg).unwrap();
+    for (payload, dst) in packets {
+        socket.send(&payload, dst).unwrap();
+    }
 }
 
 /// A hand-made IPv4 datagram (IP_HDRINCL) so tests control TTL, options and source.
@@ -142,6 +137,7 @@ fn ipv4_multicast_advert_arrives_with_source_group_ttl_and_payload() {
             dst: ip("224.0.0.18"),
             ttl: 255,
             ifindex: lab.b.ifindex(),
+            start: 20,
             len: 12,
         }
     );
@@ -164,6 +160,7 @@ fn ipv6_multicast_advert_arrives_from_the_link_local_with_hop_limit_255() {
             dst: ip("ff02::12"),
             ttl: 255,
             ifindex: lab.b.ifindex(),
+            start: 0,
             len: 24,
         }
     );
@@ -342,7 +339,6 @@ fn sending_to_an_address_of_the_other_family_is_refused() {
         let socket = VrrpSocket::open(&cfg).unwrap();
         socket
             .send(&hex(ADVERT_V4_VRID93), ip("ff02::12"))
-            .await
             .unwrap_err()
             .to_string()
     });

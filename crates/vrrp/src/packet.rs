@@ -623,8 +623,11 @@ impl Advertisement {
         self.interval_cs = interval_cs;
         self.auth = auth;
         self.addresses.clear();
-        self.addresses
-            .extend((0..usize::from(packet.count())).map(|i| packet.address(i)));
+        // new_checked verified that `count` addresses fit. A plain loop: Vec::extend's
+        // machinery cost more than building the addresses.
+        for bytes in packet.address_bytes().chunks_exact(family.address_len()) {
+            self.addresses.push(address_from_bytes(family, bytes));
+        }
         Ok(form)
     }
 
@@ -768,7 +771,9 @@ fn verified_form(
     let candidates: &[ChecksumForm] = match (version, packet.family()) {
         (Version::V2, _) => &[ChecksumForm::Plain],
         (Version::V3, AddressFamily::Ipv6) => &[ChecksumForm::PseudoHeader],
-        (Version::V3, AddressFamily::Ipv4) => &[ChecksumForm::Plain, ChecksumForm::PseudoHeader],
+        // The RFC's form first: it is what vipd, keepalived and FRR send by default, so most
+        // adverts are verified with one pass over the bytes.
+        (Version::V3, AddressFamily::Ipv4) => &[ChecksumForm::PseudoHeader, ChecksumForm::Plain],
     };
     if let Some(&form) = candidates
         .iter()
@@ -776,7 +781,13 @@ fn verified_form(
     {
         return Ok(form);
     }
-    let form = candidates[0];
+    // Reported as before the order changed: the plain sum, and the pseudo-header one beside
+    // it where both were tried.
+    let form = if candidates.len() > 1 {
+        ChecksumForm::Plain
+    } else {
+        candidates[0]
+    };
     Err(ParseError::BadChecksum {
         found: packet.checksum(),
         expected: packet.compute_checksum(src, dst, form),

@@ -24,6 +24,7 @@
 //! Actions: `AddVips` / `RemoveVips` mean all of `config().vips`; `UpdateVips { added, removed }`
 //! is only emitted by `reconfigure` while the VIPs are held. The driver carries them out in order.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -364,7 +365,9 @@ const OWNER_PRIORITY: u8 = 255;
 /// Allocation-free: address lists are short (a handful of VIPs), so the quadratic scan is
 /// cheaper than sorting copies on every received advert.
 fn same_address_list(theirs: &[IpAddr], ours: &[IpAddr]) -> bool {
-    theirs.iter().all(|a| ours.contains(a)) && ours.iter().all(|a| theirs.contains(a))
+    // The same list in the same order, as every advert of a peer configured like us: one pass.
+    theirs == ours
+        || (theirs.iter().all(|a| ours.contains(a)) && ours.iter().all(|a| theirs.contains(a)))
 }
 
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
@@ -419,7 +422,13 @@ pub struct Router {
     peer_master: Option<MasterInfo>,
     actions: VecDeque<Action>,
     counters: Counters,
+    /// An address list handed back by [`Router::recycle`], reused by the next advert sent.
+    spare_addresses: Option<Vec<IpAddr>>,
+    /// The last Master_Down_Interval and the (version, priority, interval) it is for.
+    mdi_cache: Cell<Option<MdiCache>>,
 }
+
+type MdiCache = ((Version, u8, Duration), Duration);
 
 impl Router {
     /// A router in Initialize with nothing queued. Call [`Router::startup`] to run it.
@@ -445,6 +454,8 @@ impl Router {
             last_advert_tx: None,
             peer_master: None,
             actions: VecDeque::new(),
+            spare_addresses: None,
+            mdi_cache: Cell::new(None),
             counters: Counters::default(),
         }
     }
@@ -499,6 +510,13 @@ impl Router {
     /// Next queued action, in the order they must be carried out.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// Gives back the advertisement of an [`Action::Send`] once it has been sent, so the next
+    /// one reuses its address list instead of allocating one (a Master at 10 ms adverts sends
+    /// a hundred a second). Optional: without it every advert allocates its own.
+    pub fn recycle(&mut self, advert: Advertisement) {
+        self.spare_addresses = Some(advert.addresses);
     }
 
     /// Earliest time at which [`Router::handle_timeout`] must be called; `None` when no timer
@@ -1138,12 +1156,22 @@ impl Router {
         }
     }
 
+    /// Computed again only when one of its inputs changed: a Backup needs it for every advert
+    /// it hears, and the Duration arithmetic was a tenth of that advert's instructions.
     fn master_down_interval(&self) -> Duration {
-        crate::timers::master_down_interval(
+        let key = (
             self.config.version,
             self.effective_priority,
             self.master_adver_interval,
-        )
+        );
+        if let Some((cached_key, mdi)) = self.mdi_cache.get() {
+            if cached_key == key {
+                return mdi;
+            }
+        }
+        let mdi = crate::timers::master_down_interval(key.0, key.1, key.2);
+        self.mdi_cache.set(Some((key, mdi)));
+        mdi
     }
 
     fn reset_master_down_timer(&mut self, now: Instant) {
@@ -1293,7 +1321,14 @@ impl Router {
             vrid: self.config.vrid,
             priority,
             interval_cs: crate::timers::interval_to_cs(self.config.advert_interval),
-            addresses: self.config.vips.clone(),
+            addresses: match self.spare_addresses.take() {
+                Some(mut spare) => {
+                    spare.clear();
+                    spare.extend_from_slice(&self.config.vips);
+                    spare
+                }
+                None => self.config.vips.clone(),
+            },
             auth,
         };
         self.counters.adverts_tx += 1;

@@ -54,10 +54,15 @@ pub fn check_interval(version: Version, interval: Duration) -> Result<(), Interv
 pub fn skew_time(version: Version, priority: u8, master_adver_interval: Duration) -> Duration {
     let weight = 256 - u128::from(priority);
     let nanos = match version {
-        Version::V3 => weight * master_adver_interval.as_nanos() / 256,
-        Version::V2 => weight * NANOS_PER_SEC / 256,
+        Version::V3 => master_adver_interval.as_nanos(),
+        Version::V2 => NANOS_PER_SEC,
     };
-    duration_from_nanos(nanos)
+    // In 64 bits whenever the product fits (any interval below about 2 years): a Backup
+    // computes this for every advert it hears, and a 128-bit division is a library call.
+    match u64::try_from(weight * nanos) {
+        Ok(product) => Duration::from_nanos(product / 256),
+        Err(_) => duration_from_nanos(weight * nanos / 256),
+    }
 }
 
 /// Master_Down_Interval: `3 * Master_Adver_Interval + Skew_Time` (RFC 9568 section 6.1; RFC 3768
@@ -89,7 +94,12 @@ pub fn interval_from_cs(cs: u16) -> Duration {
 /// not a valid v3 interval and is refused by [`crate::Advertisement::emit`], so configuration
 /// should validate before sending (ideally insisting on whole centiseconds, where this is exact).
 pub fn interval_to_cs(d: Duration) -> u16 {
-    let cs = (d.as_nanos() + NANOS_PER_CS / 2) / NANOS_PER_CS;
+    let rounded = d.as_nanos() + NANOS_PER_CS / 2;
+    // 64-bit division where it fits (every interval a Master sends with), as in skew_time.
+    let cs = match (u64::try_from(rounded), u64::try_from(NANOS_PER_CS)) {
+        (Ok(n), Ok(unit)) => u128::from(n / unit),
+        _ => rounded / NANOS_PER_CS,
+    };
     u16::try_from(cs).unwrap_or(u16::MAX)
 }
 

@@ -304,6 +304,33 @@ fn rfc9568_6_4_3_adver_timer_sends_advert_and_rearms_on_its_grid_when_handled_la
 }
 
 #[test]
+fn a_recycled_advert_lends_its_address_list_to_the_next_one_and_content_is_unchanged() {
+    let t0 = Instant::now();
+    let (mut r, tm) = master(100, t0);
+    let due = tm + SEC;
+    r.handle_timeout(due);
+    let mut first = sends(&drain(&mut r));
+    assert_eq!(first, vec![adv(100, 100)]);
+    // What the driver hands back is stale: the router overwrites it with the VIPs.
+    let mut given = first.remove(0);
+    given.addresses = Vec::with_capacity(16);
+    given.addresses.push(ip("198.51.100.1"));
+    let lent = given.addresses.as_ptr();
+    r.recycle(given);
+    r.handle_timeout(due + SEC);
+    let actions = drain(&mut r);
+    let Some(Action::Send(second)) = actions.first() else {
+        panic!("expected an advert, got {actions:?}");
+    };
+    assert_eq!(*second, adv(100, 100));
+    assert_eq!(
+        second.addresses.as_ptr(),
+        lent,
+        "the recycled list was not reused"
+    );
+}
+
+#[test]
 fn adver_timer_handled_more_than_an_interval_late_sends_once_and_restarts_from_now() {
     let t0 = Instant::now();
     let (mut r, tm) = master(100, t0);

@@ -685,11 +685,36 @@ fn callgrind_total(text: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The shorter of the two runs [`instructions`] compares.
+const SHORT_RUN: Duration = Duration::from_secs(2);
+
 /// User-space instructions per advert of one daemon on one node (0 = Master, 1 = Backup), 10 ms
-/// adverts, one instance: the node's daemon runs under callgrind, its counters are zeroed once
-/// the election has settled, and dumped after `window`; adverts are counted as the IPv4 packets
-/// the Backup received in the same window (at rest the Master sends only adverts).
+/// adverts, one instance: the node's daemon runs under callgrind twice, once for [`SHORT_RUN`]
+/// and once for `window` longer after the election has settled; the difference of the two
+/// totals (each counted from start to a clean exit) over the difference of the adverts is
+/// the cost of one advert, start-up and shutdown cancelling out. Adverts are counted as the
+/// IPv4 packets the Backup received (at rest the Master sends only adverts).
+///
+/// The counters are not zeroed and dumped in a running daemon (callgrind_control): that
+/// freezes a multi-threaded process for about 100 ms while valgrind's gdbserver serves the
+/// request, long enough for a 10 ms Backup to take over.
 fn instructions(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u64)> {
+    let (short_total, short_adverts) = instructions_of_run(daemon, node, SHORT_RUN)?;
+    let (long_total, long_adverts) = instructions_of_run(daemon, node, SHORT_RUN + window)?;
+    if long_adverts <= short_adverts || long_total < short_total {
+        bail!(
+            "{}: the longer run counted {long_total} instructions and {long_adverts} adverts, \
+             the shorter {short_total} and {short_adverts}: no difference to divide",
+            daemon.name()
+        );
+    }
+    Ok((long_total - short_total, long_adverts - short_adverts))
+}
+
+/// One run of [`instructions`]: the daemon of `node` under callgrind, `window` after the
+/// election has settled, then SIGTERM; its instructions from start to exit (summed over its
+/// processes) and the adverts the Backup received in the window.
+fn instructions_of_run(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u64)> {
     let s = &default_scenarios()[1];
     let dir = std::env::temp_dir().join(format!("vipd-callgrind-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -701,57 +726,43 @@ fn instructions(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u
         "-q".into(),
         format!("--callgrind-out-file={}/callgrind.%p", dir.display()),
     ];
-    let c = Cluster::start_wrapped(daemon, s, Some(node), &wrap)?;
+    let mut c = Cluster::start_wrapped(daemon, s, Some(node), &wrap)?;
     c.wait_elected_within(s, Duration::from_secs(30))?;
     thread::sleep(Duration::from_secs(3));
-    let pids = c.pids(node)?;
-    let control = |arg: &str| -> Result<()> {
-        for p in &pids {
-            let out = std::process::Command::new("callgrind_control")
-                .args([arg, &p.to_string()])
-                .output()
-                .context("running callgrind_control (Debian package valgrind)")?;
-            if !out.status.success() {
-                bail!(
-                    "callgrind_control {arg} {p}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-        }
-        Ok(())
-    };
-    control("-z")?;
     let before = ip_in_receives(c.lab.node(1))?;
     thread::sleep(window);
     let adverts = ip_in_receives(c.lab.node(1))?.saturating_sub(before);
-    control("-d")?;
+    let masters = c.masters_on_backup();
+    c.procs[node]
+        .terminate(Duration::from_secs(30))
+        .with_context(|| format!("{}: stopping the measured daemon", daemon.name()))?;
+    // Let forked children (keepalived's VRRP process) write their dumps too.
     thread::sleep(Duration::from_millis(500));
+    drop(c);
     let mut total = 0;
+    let mut dumps = 0;
     for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
-        // Dumps on request are callgrind.<pid>.<n>; the final dump at exit has no suffix.
+        // The dump at exit is callgrind.<pid>.
         let is_dump = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.chars().all(|ch| ch.is_ascii_digit()) && !e.is_empty())
-            && path
-                .file_stem()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("callgrind."));
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("callgrind."))
+            .is_some_and(|pid| !pid.is_empty() && pid.chars().all(|ch| ch.is_ascii_digit()));
         if is_dump {
             let text =
                 fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             total += callgrind_total(&text)
                 .with_context(|| format!("no instruction total in {}", path.display()))?;
+            dumps += 1;
         }
     }
-    let masters = c.masters_on_backup();
-    drop(c);
     if std::env::var_os("KEEP_CALLGRIND").is_some() {
-        // For `callgrind_annotate <dir>/callgrind.<pid>.1`: where the instructions go.
+        // For `callgrind_annotate <dir>/callgrind.<pid>`: where the instructions go.
         let kept = dir.with_file_name(format!(
-            "vipd-callgrind-{}-{node}",
-            daemon.name().replace(' ', "-")
+            "vipd-callgrind-{}-{node}-{}s",
+            daemon.name().replace(' ', "-"),
+            window.as_secs()
         ));
         let _ = fs::remove_dir_all(&kept);
         fs::rename(&dir, &kept).with_context(|| format!("keeping {}", dir.display()))?;
@@ -759,11 +770,11 @@ fn instructions(daemon: Daemon, node: usize, window: Duration) -> Result<(u64, u
     } else {
         let _ = fs::remove_dir_all(&dir);
     }
+    if dumps == 0 {
+        bail!("{}: callgrind wrote no dump at exit", daemon.name());
+    }
     if masters > 0 && node == 1 {
-        bail!(
-            "{}: the Backup became Master during the window",
-            daemon.name()
-        );
+        bail!("{}: the Backup became Master during the run", daemon.name());
     }
     if adverts == 0 {
         bail!(

@@ -1,21 +1,26 @@
-//! One VRRP instance on one interface: the tokio shell around a `vipd_vrrp::Router`.
+//! One VRRP instance on one interface: the shell around a `vipd_vrrp::Router`.
 //!
-//! The task owns the raw socket, the announcer and the router. Every input (a received packet,
+//! Each instance runs on a thread of its own (named `vrrp <instance>`), which owns the raw
+//! socket, the announcer and the router, and waits in one `epoll_pwait2` on the socket and a
+//! mailbox, with the protocol deadline as its timeout (net/poller.rs). Every input (a received packet,
 //! a timer deadline, a command from the daemon, an address change seen on netlink) is fed to
-//! the router with `now`; after each, the router's actions are carried out in order.
+//! the router with `now`; after each, the router's actions are carried out in order. Commands
+//! and address events reach the mailbox through a small tokio task (`sources::bridge`); VIPs are
+//! added and removed over the daemon's netlink connection, which its runtime drives.
+//!
+//! Why a thread and not a tokio task: at 10 ms adverts a tokio wake-up cost about 2,000
+//! instructions of scheduler, reactor and timer-wheel bookkeeping per advert, more than the
+//! protocol work itself (docs/benchmarks.md).
+
+mod sources;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::io;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::sleep_until;
 use vipd_vrrp::packet::{AddressFamily, Auth, ParseError, Version};
 use vipd_vrrp::router::{drop_reason, Received, ReconfigureError};
 use vipd_vrrp::sync_group::SyncCommand;
@@ -27,16 +32,20 @@ use crate::health::Priority;
 use crate::net::announce::Announcer;
 use crate::net::netlink::{AddressEvent, AddressEventKind, VipManager};
 use crate::net::placement::Placement;
-use crate::net::socket::{ReceivedPacket, SocketConfig, VrrpSocket};
-use crate::net::timer::DeadlineTimer;
+use crate::net::socket::{SocketConfig, VrrpSocket};
 
 use super::status::InstanceStatus;
 use crate::limiter::RateLimiter;
+use sources::{Sources, Wake};
 
 /// Largest VRRP payload we accept: 255 IPv6 addresses plus the header (RFC 9568 5.2.5).
 const MAX_PAYLOAD: usize = 8 + 255 * 16 + 8;
 /// Pause after a receive error so a downed link cannot make the loop spin.
 const RECV_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// How late the counters in status and metrics may be. A change of state, priority, Master or
+/// VIPs is published at once; copying the counters after every advert was a tenth of the
+/// instructions of a 10 ms instance.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 /// What the daemon can ask of a running instance.
 #[derive(Debug)]
@@ -119,12 +128,15 @@ pub struct Instance {
     send_buf: Vec<u8>,
     /// Every received advert is decoded into this one (its address list keeps its allocation).
     recv_advert: Advertisement,
-    /// Reused for the actions of each drain.
-    actions: Vec<Action>,
     /// BFD (the Master heard) and the sync groups (state changes).
     hooks: Hooks,
     /// The Master last told to BFD.
     followed: Option<IpAddr>,
+    /// What the last publish showed, and when the counters are due again.
+    published: Option<Published>,
+    publish_due: Instant,
+    /// The daemon's runtime, which drives the netlink connection the VIPs are changed over.
+    rt: tokio::runtime::Handle,
 }
 
 impl Instance {
@@ -206,34 +218,64 @@ impl Instance {
                 addresses: Vec::with_capacity(8),
                 auth: Auth::None,
             },
-            actions: Vec::new(),
             hooks,
             followed: None,
+            published: None,
+            publish_due: now,
+            rt: tokio::runtime::Handle::current(),
         };
         Ok((instance, status))
     }
 
-    /// Runs until shut down and the router has stopped.
-    pub async fn run(mut self, commands: mpsc::Receiver<Command>, initial: Priority) {
-        let mut sources = self.open_sources(commands).await;
+    /// Starts the instance's thread and the task that forwards `commands` to it. The handle
+    /// completes when the thread has ended.
+    pub async fn start(
+        self,
+        commands: mpsc::Receiver<Command>,
+        initial: Priority,
+    ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let name = self.config.name.clone();
+        let address_events = match self.vips.watch().await {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                tracing::warn!(
+                    instance = %name,
+                    "cannot watch address changes, a VIP deleted by hand will not be restored: {e}"
+                );
+                None
+            }
+        };
+        let (post, sources) = Sources::open(&self.socket, MAX_PAYLOAD)
+            .with_context(|| format!("instance {name:?}: setting up its event loop"))?;
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(thread_name(&name))
+            .spawn(move || {
+                self.run(sources, initial);
+                drop(done_tx);
+            })
+            .with_context(|| format!("instance {name:?}: starting its thread"))?;
+        tokio::spawn(sources::bridge(commands, address_events, post));
+        Ok(tokio::spawn(async move {
+            let _ = done_rx.await;
+        }))
+    }
+
+    /// Runs until shut down and the router has stopped (on the instance's thread).
+    fn run(mut self, mut sources: Sources, initial: Priority) {
         let now = Instant::now();
         if initial.fault {
             self.router.set_fault(now, true);
         }
         self.router.startup(now);
-        self.drain().await;
+        self.drain(now);
         loop {
             let deadline = self.router.poll_timeout();
-            sources.arm(deadline, &self.config.name);
-            // The sources are polled in place, in a fixed order (no future is built and
-            // dropped per wake-up, which at 10 ms adverts was a fifth of the instance's
-            // instructions): see `Sources::poll`.
-            let socket = &self.socket;
-            let event = std::future::poll_fn(|cx| sources.poll(cx, socket, deadline)).await;
-            if self.on_wake(event, deadline, &mut sources) {
-                tokio::time::sleep(RECV_ERROR_PAUSE).await;
+            let (now, event) = sources.next(&self.socket, deadline);
+            if self.on_wake(now, event, deadline, &sources) {
+                std::thread::sleep(RECV_ERROR_PAUSE);
             }
-            self.drain().await;
+            self.drain(now);
             if self.router.is_stopped() && self.stopped() {
                 break;
             }
@@ -241,48 +283,18 @@ impl Instance {
         tracing::info!(instance = %self.config.name, "instance stopped");
     }
 
-    /// The task's event sources: the address watch and the protocol timer (each with a
-    /// fallback when it cannot be had), the daemon's commands, the receive buffer.
-    async fn open_sources(&self, commands: mpsc::Receiver<Command>) -> Sources {
-        let address_events = match self.vips.watch().await {
-            Ok(rx) => Some(rx),
-            Err(e) => {
-                tracing::warn!(
-                    instance = %self.config.name,
-                    "cannot watch address changes, a VIP deleted by hand will not be restored: {e}"
-                );
-                None
-            }
-        };
-        let buf = vec![0u8; MAX_PAYLOAD];
-        // The protocol deadline: a timerfd (net/timer.rs), or tokio's timer if none can be had.
-        let timer = match DeadlineTimer::new() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::warn!(
-                    instance = %self.config.name,
-                    "cannot create a timerfd for the protocol timers, using the runtime's timer: {e}"
-                );
-                None
-            }
-        };
-        Sources {
-            commands,
-            commands_open: true,
-            address_events,
-            timer,
-            fallback_sleep: None,
-            buf,
-        }
-    }
-
-    /// Handles what woke the task (the router's actions are carried out afterwards, by
-    /// `drain`). `true`: receiving failed, pause before polling again.
-    fn on_wake(&mut self, event: Wake, deadline: Option<Instant>, sources: &mut Sources) -> bool {
+    /// Handles what woke the thread (the router's actions are carried out afterwards, by
+    /// `drain`). `true`: waiting or receiving failed, pause before waiting again.
+    fn on_wake(
+        &mut self,
+        now: Instant,
+        event: Wake,
+        deadline: Option<Instant>,
+        sources: &Sources,
+    ) -> bool {
         match event {
             Wake::Packet(Ok(packet)) => {
-                let buf = &sources.buf;
-                self.on_packet(&buf[..packet.len.min(buf.len())], &packet);
+                self.on_packet(now, packet.payload(sources.buffer()), &packet);
             }
             Wake::Packet(Err(e)) => {
                 if self.limiter.allow("recv_error") {
@@ -290,25 +302,22 @@ impl Instance {
                 }
                 return true;
             }
+            Wake::PollFailed(e) => {
+                if self.limiter.allow("poll_error") {
+                    tracing::error!(instance = %self.config.name, "waiting for events failed: {e}");
+                }
+                return true;
+            }
             Wake::Deadline => {
-                let now = Instant::now();
                 if let Some(d) = deadline {
                     self.record_lateness(now.saturating_duration_since(d));
                 }
                 self.router.handle_timeout(now);
             }
-            Wake::Command(Some(c)) => self.on_command(c),
+            Wake::Command(c) => self.on_command(c),
             // The daemon dropped us without a shutdown: resign anyway.
-            Wake::Command(None) => {
-                sources.commands_open = false;
-                self.router.shutdown(Instant::now());
-            }
-            Wake::Address(e) => {
-                if e.is_none() {
-                    sources.address_events = None;
-                }
-                self.on_address_event(e);
-            }
+            Wake::Closed => self.router.shutdown(now),
+            Wake::Address(e) => self.on_address_event(e),
         }
         false
     }
@@ -325,8 +334,12 @@ impl Instance {
         !self.resigned
     }
 
-    fn on_packet(&mut self, payload: &[u8], packet: &crate::net::socket::ReceivedPacket) {
-        let now = Instant::now();
+    fn on_packet(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        packet: &crate::net::socket::ReceivedPacket,
+    ) {
         match self.recv_advert.parse_into(payload, packet.src, packet.dst) {
             Ok(checksum_form) => {
                 self.router.handle_advert(
@@ -341,7 +354,7 @@ impl Instance {
                 // Remembers what other routers say about this VRID (collisions, in status).
                 let (src, advert) = (packet.src, &self.recv_advert);
                 if let Ok(mut status) = self.status.lock() {
-                    status.note_peer(src, advert, &self.config.vips, SystemTime::now());
+                    status.note_peer(src, advert, &self.config.vips, now);
                 }
             }
             Err(e) => {
@@ -474,8 +487,7 @@ impl Instance {
         }
     }
 
-    fn on_address_event(&mut self, event: Option<AddressEvent>) {
-        let Some(event) = event else { return };
+    fn on_address_event(&mut self, event: AddressEvent) {
         if event.kind != AddressEventKind::Removed
             || event.ifindex != self.placement.interface.ifindex
             || !self.router.config().vips.contains(&event.address)
@@ -497,36 +509,35 @@ impl Instance {
 
     /// Carries out every queued action, in the order the router queued them (the router puts
     /// announcements before adverts where it matters: see `Router::become_master`).
-    async fn drain(&mut self) {
+    fn drain(&mut self, now: Instant) {
         for vip in std::mem::take(&mut self.pending_repair) {
-            self.add_vip(vip).await;
+            self.add_vip(vip);
             self.announce_one(vip);
         }
-        let mut actions = std::mem::take(&mut self.actions);
         while let Some(action) = self.router.poll_action() {
-            actions.push(action);
-        }
-        for action in actions.drain(..) {
             match action {
-                Action::Send(advert) => self.send(&advert).await,
+                Action::Send(advert) => {
+                    self.send(&advert);
+                    self.router.recycle(advert);
+                }
                 Action::AddVips => {
                     for vip in self.router.config().vips.clone() {
-                        self.add_vip(vip).await;
+                        self.add_vip(vip);
                     }
                     self.holding = true;
                 }
                 Action::RemoveVips => {
                     for vip in self.router.config().vips.clone() {
-                        self.remove_vip(vip).await;
+                        self.remove_vip(vip);
                     }
                     self.holding = false;
                 }
                 Action::UpdateVips { added, removed } => {
                     for vip in removed {
-                        self.remove_vip(vip).await;
+                        self.remove_vip(vip);
                     }
                     for vip in added {
-                        self.add_vip(vip).await;
+                        self.add_vip(vip);
                         self.announce_one(vip);
                     }
                 }
@@ -538,11 +549,10 @@ impl Instance {
                 Action::Event(event) => self.on_event(event),
             }
         }
-        self.actions = actions;
-        self.publish();
+        self.publish(now);
     }
 
-    async fn send(&mut self, advert: &Advertisement) {
+    fn send(&mut self, advert: &Advertisement) {
         let multicast = [VrrpSocket::multicast_group(self.config.family)];
         let destinations: &[IpAddr] = if self.config.peers.is_empty() {
             &multicast
@@ -568,7 +578,7 @@ impl Instance {
                     continue;
                 }
             };
-            if let Err(e) = self.socket.send(&buf[..len], dst).await {
+            if let Err(e) = self.socket.send(&buf[..len], dst) {
                 if let Ok(mut status) = self.status.lock() {
                     status.send_errors += 1;
                 }
@@ -579,9 +589,11 @@ impl Instance {
         }
     }
 
-    async fn add_vip(&mut self, vip: IpAddr) {
+    /// Netlink requests go through the daemon's connection; its runtime (the main thread)
+    /// drives it while this thread waits for the answer.
+    fn add_vip(&mut self, vip: IpAddr) {
         let ifindex = self.placement.interface.ifindex;
-        if let Err(e) = self.vips.add(ifindex, vip).await {
+        if let Err(e) = self.rt.block_on(self.vips.add(ifindex, vip)) {
             tracing::error!(
                 instance = %self.config.name,
                 %vip,
@@ -591,9 +603,9 @@ impl Instance {
         }
     }
 
-    async fn remove_vip(&mut self, vip: IpAddr) {
+    fn remove_vip(&mut self, vip: IpAddr) {
         let ifindex = self.placement.interface.ifindex;
-        if let Err(e) = self.vips.remove(ifindex, vip).await {
+        if let Err(e) = self.rt.block_on(self.vips.remove(ifindex, vip)) {
             tracing::error!(
                 instance = %self.config.name,
                 %vip,
@@ -641,7 +653,7 @@ impl Instance {
             }
             Event::Dropped { from, reason } => {
                 if let Ok(mut status) = self.status.lock() {
-                    status.note_rejected(from, reason, SystemTime::now());
+                    status.note_rejected(from, reason, Instant::now());
                 }
                 if self.limiter.allow(reason) {
                     let vrid = self.config.vrid;
@@ -742,9 +754,22 @@ impl Instance {
         }
     }
 
-    /// Copies what status and metrics show out of the router.
-    fn publish(&mut self) {
+    /// Copies what status and metrics show out of the router: at once when what
+    /// [`Published`] covers changed, otherwise every [`PUBLISH_EVERY`].
+    fn publish(&mut self, now: Instant) {
         self.follow_master();
+        let shown = Published {
+            state: self.router.state(),
+            effective_priority: self.router.effective_priority(),
+            master: self.router.master().map(|m| (m.address, m.priority)),
+            resigned: self.resigned,
+            holding: self.holding,
+        };
+        if self.published.as_ref() == Some(&shown) && now < self.publish_due {
+            return;
+        }
+        self.published = Some(shown);
+        self.publish_due = now + PUBLISH_EVERY;
         if let Ok(mut status) = self.status.lock() {
             status.state = self.router.state();
             status.resigned = self.resigned;
@@ -759,102 +784,25 @@ impl Instance {
     }
 }
 
-/// What an instance task waits on besides its socket.
-struct Sources {
-    commands: mpsc::Receiver<Command>,
-    /// `false` once the daemon dropped the sender.
-    commands_open: bool,
-    /// `None` without an address watch, or once it ended.
-    address_events: Option<mpsc::Receiver<AddressEvent>>,
-    /// The protocol deadline: a timerfd (net/timer.rs), `None` when none can be had.
-    timer: Option<DeadlineTimer>,
-    /// Only without a timerfd: tokio's timer, re-armed when the deadline changes.
-    fallback_sleep: Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
-    /// Every advert is received into this one (MAX_PAYLOAD bytes).
-    buf: Vec<u8>,
+/// What a change of publishes at once (see [`Instance::publish`]).
+#[derive(Debug, PartialEq, Eq)]
+struct Published {
+    state: State,
+    effective_priority: u8,
+    master: Option<(IpAddr, u8)>,
+    resigned: bool,
+    holding: bool,
 }
 
-impl Sources {
-    /// Arms the timerfd for `deadline`; one that cannot be armed is given up for tokio's
-    /// timer.
-    fn arm(&mut self, deadline: Option<Instant>, instance: &str) {
-        if let Some(t) = self.timer.as_mut() {
-            if let Err(e) = t.arm(deadline) {
-                tracing::warn!(
-                    instance = %instance,
-                    "cannot arm the protocol timer, using the runtime's timer from now on: {e}"
-                );
-                self.timer = None;
-            }
-        }
+/// The thread's name: `vrrp <instance>`, cut to the 15 bytes Linux keeps (`top -H`, `ps -L`).
+fn thread_name(instance: &str) -> String {
+    let mut name = format!("vrrp {instance}");
+    let mut end = name.len().min(15);
+    while !name.is_char_boundary(end) {
+        end -= 1;
     }
-
-    /// Polls the sources in place, in a fixed order (no future is built and dropped per
-    /// wake-up, which at 10 ms adverts was a fifth of the instance's instructions): the
-    /// protocol deadline and the daemon's commands first, the address watch, then the socket,
-    /// the one source a stranger on the segment can flood (and poll_recv yields after a
-    /// bounded number of junk datagrams).
-    fn poll(
-        &mut self,
-        cx: &mut TaskContext<'_>,
-        socket: &VrrpSocket,
-        deadline: Option<Instant>,
-    ) -> Poll<Wake> {
-        let expired = match self.timer.as_mut() {
-            Some(t) => t.poll_expired(cx),
-            None => poll_sleep(&mut self.fallback_sleep, deadline, cx),
-        };
-        if expired.is_ready() {
-            return Poll::Ready(Wake::Deadline);
-        }
-        if self.commands_open {
-            if let Poll::Ready(c) = self.commands.poll_recv(cx) {
-                return Poll::Ready(Wake::Command(c));
-            }
-        }
-        if let Some(rx) = self.address_events.as_mut() {
-            if let Poll::Ready(e) = rx.poll_recv(cx) {
-                return Poll::Ready(Wake::Address(e));
-            }
-        }
-        socket.poll_recv(cx, &mut self.buf).map(Wake::Packet)
-    }
-}
-
-/// What woke the instance task.
-enum Wake {
-    Packet(io::Result<ReceivedPacket>),
-    Deadline,
-    Command(Option<Command>),
-    /// `None`: the address watch ended.
-    Address(Option<AddressEvent>),
-}
-
-/// The protocol deadline on tokio's timer (when no timerfd could be had): `Ready` once it has
-/// passed. The sleep is kept between polls and reset only when the deadline changes.
-fn poll_sleep(
-    sleep: &mut Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
-    deadline: Option<Instant>,
-    cx: &mut TaskContext<'_>,
-) -> Poll<()> {
-    let Some(d) = deadline else {
-        *sleep = None;
-        return Poll::Pending;
-    };
-    let at = tokio::time::Instant::from_std(d);
-    match sleep {
-        Some((armed, s)) if *armed == d => s.as_mut().poll(cx),
-        Some((armed, s)) => {
-            *armed = d;
-            s.as_mut().reset(at);
-            s.as_mut().poll(cx)
-        }
-        None => sleep
-            .insert((d, Box::pin(sleep_until(at))))
-            .1
-            .as_mut()
-            .poll(cx),
-    }
+    name.truncate(end);
+    name
 }
 
 /// A stable snake_case label per parse failure (metric label and log field).

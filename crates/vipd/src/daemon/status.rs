@@ -68,7 +68,8 @@ pub struct PeerSeen {
     pub priority: u8,
     pub version: u8,
     pub adverts: u64,
-    pub last_seen: SystemTime,
+    /// Monotonic, so noting a peer costs no wall-clock read per advert.
+    pub last_seen: Instant,
     /// Its virtual addresses differ from ours: another cluster or a misconfigured peer.
     pub other_vips: bool,
     /// Its adverts were dropped for this reason (e.g. `auth_mismatch`): a likely VRID collision.
@@ -125,7 +126,7 @@ impl InstanceStatus {
         src: IpAddr,
         advert: &Advertisement,
         ours: &[IpAddr],
-        now: SystemTime,
+        now: Instant,
     ) {
         let other_vips = !same_set(&advert.addresses, ours);
         if let Some(peer) = self.peer_entry(src, now) {
@@ -138,7 +139,7 @@ impl InstanceStatus {
         }
     }
 
-    pub fn note_rejected(&mut self, src: IpAddr, reason: &'static str, now: SystemTime) {
+    pub fn note_rejected(&mut self, src: IpAddr, reason: &'static str, now: Instant) {
         if let Some(peer) = self.peer_entry(src, now) {
             peer.adverts += 1;
             peer.last_seen = now;
@@ -146,7 +147,7 @@ impl InstanceStatus {
         }
     }
 
-    fn peer_entry(&mut self, src: IpAddr, now: SystemTime) -> Option<&mut PeerSeen> {
+    fn peer_entry(&mut self, src: IpAddr, now: Instant) -> Option<&mut PeerSeen> {
         let index = match self.peers.iter().position(|(a, _)| *a == src) {
             Some(i) => i,
             None => {
@@ -193,7 +194,7 @@ impl InstanceStatus {
                 priority: p.priority,
                 version: p.version,
                 adverts: p.adverts,
-                last_seen_secs_ago: age(p.last_seen),
+                last_seen_secs_ago: now.saturating_duration_since(p.last_seen).as_secs_f64(),
                 conflict: conflict_text(p),
             })
             .collect();
@@ -248,7 +249,7 @@ fn conflict_text(p: &PeerSeen) -> Option<String> {
 }
 
 fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
-    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+    a == b || (a.len() == b.len() && a.iter().all(|x| b.contains(x)))
 }
 
 fn millis(d: Duration) -> u64 {

@@ -10,18 +10,15 @@ use std::io;
 use std::io::IoSliceMut;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::ops::Range;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
     recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6,
-    SockaddrLike, SockaddrStorage,
+    SockaddrLike,
 };
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 
 use crate::net::iface;
 
@@ -38,8 +35,8 @@ const TOS_NETWORK_CONTROL: u32 = 0xc0;
 /// Enough for about 40 queued adverts (the kernel doubles it and charges skb overhead): a Backup
 /// only needs the latest advert, and a small queue bounds memory if the daemon stalls.
 const RECV_BUFFER_BYTES: usize = 32 * 1024;
-/// Datagrams [`VrrpSocket::poll_recv`] may skip (our own, malformed, truncated) before it
-/// yields to the caller's other event sources.
+/// Datagrams [`VrrpSocket::try_recv`] may skip (our own, malformed, truncated) before it
+/// returns to the caller's other event sources.
 const SKIPPED_PER_POLL: usize = 64;
 
 /// Pauses before a send into a full socket buffer gives up (see [`VrrpSocket::send`]).
@@ -65,7 +62,8 @@ pub struct SocketConfig {
     pub peers: Vec<IpAddr>,
 }
 
-/// Metadata of one received advert; the payload is in the caller's buffer, `buf[..len]`.
+/// Metadata of one received advert; the payload is in the caller's buffer, at
+/// [`ReceivedPacket::payload`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedPacket {
     pub src: IpAddr,
@@ -74,14 +72,25 @@ pub struct ReceivedPacket {
     /// IPv4 TTL or IPv6 hop limit as received.
     pub ttl: u8,
     pub ifindex: u32,
+    /// Where the VRRP payload starts in the buffer (after the IPv4 header; 0 for IPv6).
+    pub start: usize,
     /// Length of the VRRP payload (IPv4 header and Ethernet padding removed).
     pub len: usize,
+}
+
+impl ReceivedPacket {
+    /// The VRRP payload within `buf`, the buffer it was received into.
+    pub fn payload<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.start..self.start.saturating_add(self.len))
+            .unwrap_or_default()
+    }
 }
 
 /// A raw protocol-112 socket for one VRRP instance on one interface.
 #[derive(Debug)]
 pub struct VrrpSocket {
-    fd: AsyncFd<Socket>,
+    /// Non-blocking; the instance thread polls it (net/poller.rs).
+    socket: Socket,
     family: Family,
     ifindex: u32,
     ifname: String,
@@ -198,15 +207,9 @@ impl VrrpSocket {
         }
     }
 
-    /// Opens a raw proto-112 socket for one instance on one interface. Must be called inside a
-    /// tokio runtime (the socket is registered with its reactor).
+    /// Opens a non-blocking raw proto-112 socket for one instance on one interface.
     pub fn open(cfg: &SocketConfig) -> io::Result<Self> {
         let name = cfg.ifname.as_str();
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(io::Error::other(format!(
-                "VRRP socket on {name}: must be opened inside a tokio runtime"
-            )));
-        }
         if let Some(peer) = cfg.peers.iter().find(|p| Family::of(**p) != cfg.family) {
             return Err(invalid(format!(
                 "VRRP socket on {name}: unicast peer {peer} is not of the instance's address family"
@@ -232,12 +235,8 @@ impl VrrpSocket {
             _ => Self::set_options_v6(&socket, cfg)?,
         }
         discard_queued(&socket);
-        // SAFETY: socket2::Socket owns its descriptor: it stays open, and `as_raw_fd` returns
-        // the same one, until the Socket (here the AsyncFd that owns it) is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
-            .map_err(|e| context("registering with the tokio reactor", name, e.into()))?;
         Ok(VrrpSocket {
-            fd,
+            socket,
             family: cfg.family,
             ifindex: cfg.ifindex,
             ifname: cfg.ifname.clone(),
@@ -407,42 +406,57 @@ impl VrrpSocket {
         tracing::debug!(interface = %self.ifname, "dropping malformed VRRP datagram: {why}");
     }
 
-    /// Receives one packet for this VRID: `buf[..len]` is the VRRP payload. Datagrams from our
-    /// own source address are skipped, malformed or truncated ones counted (see [`malformed`])
-    /// and skipped, so the only errors are socket errors.
-    ///
-    /// [`malformed`]: VrrpSocket::malformed
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<ReceivedPacket> {
-        std::future::poll_fn(|cx| self.poll_recv(cx, buf)).await
+    /// The descriptor to poll for readability.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
     }
 
-    /// [`VrrpSocket::recv`] as a poll function, for an event loop that polls its sources in
-    /// place instead of building a future for each per wake-up. Registers `cx`'s waker when
-    /// nothing is queued; after [`SKIPPED_PER_POLL`] skipped datagrams in a row it yields
-    /// (wakes itself and returns `Pending`) so a flood of junk cannot starve the caller's
-    /// other sources.
-    pub fn poll_recv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<ReceivedPacket>> {
+    /// Takes the next packet for this VRID without waiting (its payload is in `buf`, see
+    /// [`ReceivedPacket::payload`]).
+    /// Datagrams from our own source address are skipped, malformed or truncated ones counted
+    /// (see [`malformed`]) and skipped, so the only errors are socket errors. `Ok(None)`:
+    /// nothing usable is queued, or [`SKIPPED_PER_POLL`] datagrams in a row were skipped (a
+    /// flood of junk; the rest stays queued, and the poller reports the socket again after
+    /// the caller's other sources had their turn).
+    ///
+    /// [`malformed`]: VrrpSocket::malformed
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<ReceivedPacket>> {
         for _ in 0..SKIPPED_PER_POLL {
-            let mut guard = match self.fd.poll_read_ready(cx) {
-                Poll::Ready(Ok(guard)) => guard,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            };
-            match guard.try_io(|fd| self.recv_once(fd.get_ref(), buf)) {
-                // Readiness cleared: the next poll_read_ready registers the waker.
-                Err(_would_block) => {}
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Ok(Ok(None)) => {}
-                Ok(Ok(Some(packet))) if packet.src == self.source => {}
-                Ok(Ok(Some(packet))) => return Poll::Ready(Ok(packet)),
+            match self.recv_once(&self.socket, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+                Ok(None) => {}
+                Ok(Some(packet)) if packet.src == self.source => {}
+                Ok(Some(packet)) => return Ok(Some(packet)),
             }
         }
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        Ok(None)
+    }
+
+    /// Waits up to `timeout` for the next packet for this VRID (see [`VrrpSocket::try_recv`]);
+    /// `Ok(None)` if none came. For tools and tests: the daemon polls [`VrrpSocket::as_fd`].
+    pub fn recv_timeout(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<ReceivedPacket>> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(packet) = self.try_recv(buf)? {
+                return Ok(Some(packet));
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let wait = PollTimeout::try_from(left.as_millis().max(1)).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, wait) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(context("poll", &self.ifname, e.into())),
+            }
+        }
     }
 
     /// One recvmsg; `Ok(None)` means the datagram was dropped.
@@ -450,13 +464,27 @@ impl VrrpSocket {
         let fd = socket.as_raw_fd();
         match self.family {
             Family::Ipv4 => {
-                let (n, truncated) = {
-                    let mut iov = [IoSliceMut::new(buf)];
-                    let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, None, MsgFlags::empty())
-                        .map_err(io::Error::from)?;
-                    (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC))
+                // The IPv4 header carries source, destination and TTL, so a plain recv does:
+                // no address or control buffer to fill and parse (a third of the receive
+                // path's instructions with recvmsg). MSG_TRUNC makes it return the datagram's
+                // real length, so a truncated one is recognised. Made with syscall(2): libc's
+                // recv is a thread-cancellation point and brackets the call with the
+                // cancellation bookkeeping, which this program never uses.
+                // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call; null
+                // address pointers ask for no source address.
+                let n = unsafe {
+                    nix::libc::syscall(
+                        nix::libc::SYS_recvfrom,
+                        fd,
+                        buf.as_mut_ptr(),
+                        buf.len(),
+                        nix::libc::MSG_TRUNC,
+                        std::ptr::null_mut::<nix::libc::sockaddr>(),
+                        std::ptr::null_mut::<nix::libc::socklen_t>(),
+                    )
                 };
-                if truncated {
+                let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+                if n > buf.len() {
                     self.drop_malformed("datagram larger than the receive buffer");
                     return Ok(None);
                 }
@@ -468,14 +496,13 @@ impl VrrpSocket {
                     }
                     None => return Ok(None),
                 };
-                let len = datagram.payload.len();
-                buf.copy_within(datagram.payload, 0);
                 Ok(Some(ReceivedPacket {
                     src: IpAddr::V4(datagram.src),
                     dst: IpAddr::V4(datagram.dst),
                     ttl: datagram.ttl,
                     ifindex: self.ifindex,
-                    len,
+                    start: datagram.payload.start,
+                    len: datagram.payload.len(),
                 }))
             }
             Family::Ipv6 => {
@@ -514,6 +541,7 @@ impl VrrpSocket {
                     dst: IpAddr::V6(dst),
                     ttl,
                     ifindex,
+                    start: 0,
                     len: msg.bytes,
                 }))
             }
@@ -521,7 +549,7 @@ impl VrrpSocket {
     }
 
     /// Sends one VRRP payload to `dst` (the multicast group or one unicast peer).
-    pub async fn send(&self, payload: &[u8], dst: IpAddr) -> io::Result<()> {
+    pub fn send(&self, payload: &[u8], dst: IpAddr) -> io::Result<()> {
         let ifindex = self.ifindex;
         let send_once = |socket: &Socket| -> io::Result<usize> {
             let fd = socket.as_raw_fd();
@@ -568,16 +596,16 @@ impl VrrpSocket {
             };
             sent
         };
-        // The socket is registered for readability only: an advert is a few dozen bytes and the
+        // The socket is polled for readability only: an advert is a few dozen bytes and the
         // send buffer is practically never full, so waiting for writability would only add a
         // wake-up after every send. A full buffer (a stuck device queue) gets a few short
         // pauses, then the send fails and is counted.
         let mut pauses = 0;
         loop {
-            match send_once(self.fd.get_ref()) {
+            match send_once(&self.socket) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && pauses < SEND_FULL_PAUSES => {
                     pauses += 1;
-                    tokio::time::sleep(SEND_FULL_PAUSE).await;
+                    std::thread::sleep(SEND_FULL_PAUSE);
                 }
                 Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
                 result => {
@@ -648,8 +676,9 @@ fn sendmsg_one_cmsg<T: Copy>(
         );
     }
     // SAFETY: every pointer in `msg` (name, iovec, payload, control) outlives the call, and
-    // the lengths are those of the buffers they describe; the kernel only reads them.
-    let sent = unsafe { libc::sendmsg(fd, &msg, 0) };
+    // the lengths are those of the buffers they describe; the kernel only reads them. Made
+    // with syscall(2) rather than libc's sendmsg, a thread-cancellation point (see recv_once).
+    let sent = unsafe { libc::syscall(libc::SYS_sendmsg, fd, &msg as *const libc::msghdr, 0) };
     usize::try_from(sent).map_err(|_| io::Error::last_os_error())
 }
 
