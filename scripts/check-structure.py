@@ -7,7 +7,8 @@
    `file:line name length`, unless scripts/structure-allow.txt names them (`path:function`, one
    a line, each with a `# why` comment).
 2. Import circles: the `use crate::` / `use super::` / `use self::` imports (and `use child::`
-   of a child declared with `mod`) of crates/vipd/src, between modules (files). A module and
+   of a child declared with `mod`) of every library in crates/*/src, between modules (files)
+   of the same crate. A module and
    its own submodules count as one piece (the parent declares and re-exports them, they use its
    items), so only imports between modules outside each other's line of descent are edges.
    Each circle is printed with the file:line of every import on it; circles are reported, they
@@ -26,7 +27,6 @@ import sys
 MAX_LINES = 120
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALLOW_FILE = os.path.join("scripts", "structure-allow.txt")
-IMPORT_CRATE = os.path.join("crates", "vipd", "src")
 
 IDENT_START = re.compile(r"[A-Za-z_]")
 IDENT = re.compile(r"[A-Za-z0-9_]*")
@@ -317,10 +317,19 @@ def check_lengths(max_lines, allowed):
     return too_long
 
 
-def import_graph():
-    """{module: {imported module: first line}} of crates/vipd/src, and the module files."""
-    parsed = crate_files(IMPORT_CRATE)
-    modules = library_modules(IMPORT_CRATE, parsed)
+def libraries():
+    """The src folders of the workspace's libraries (crates/*/src with a lib.rs)."""
+    return [
+        os.path.join("crates", c, "src")
+        for c in sorted(os.listdir("crates"))
+        if os.path.exists(os.path.join("crates", c, "src", "lib.rs"))
+    ]
+
+
+def import_graph(src):
+    """{module: {imported module: first line}} of one library, and the module files."""
+    parsed = crate_files(src)
+    modules = library_modules(src, parsed)
     graph = {}
     for module, path in modules.items():
         children = {name for name, _, test in parsed[path].mods if not test}
@@ -439,21 +448,25 @@ def main():
         print(f"{path}:{line} {name} {length} lines (at most {max_lines})")
     failed |= bool(too_long)
 
-    graph, modules = import_graph()
-    found = circles(graph)
-    for component in found:
-        cycle = shortest_cycle(graph, component)
-        names = ["::".join(m) or "crate" for m in cycle]
-        print(f"import circle{'' if fail_on_circles else ' (reported only)'}: {' -> '.join(names)}")
-        for a, b in zip(cycle, cycle[1:]):
-            print(f"  {modules[a]}:{graph[a][b]} uses {'::'.join(b) or 'crate'}")
+    found, module_count = [], 0
+    for src in libraries():
+        graph, modules = import_graph(src)
+        module_count += len(modules)
+        for component in circles(graph):
+            found.append(component)
+            cycle = shortest_cycle(graph, component)
+            names = ["::".join(m) or "crate" for m in cycle]
+            mark = "" if fail_on_circles else " (reported only)"
+            print(f"import circle{mark} in {src}: {' -> '.join(names)}")
+            for a, b in zip(cycle, cycle[1:]):
+                print(f"  {modules[a]}:{graph[a][b]} uses {'::'.join(b) or 'crate'}")
     failed |= fail_on_circles and bool(found)
 
     print(
         f"check-structure: {'FAILED' if failed else 'ok'}: "
         f"{len(too_long)} function(s) over {max_lines} lines ({len(allowed)} allowed by "
-        f"{ALLOW_FILE}), {len(found)} import circle(s) among {len(modules)} modules of "
-        f"{IMPORT_CRATE}"
+        f"{ALLOW_FILE}), {len(found)} import circle(s) among {module_count} modules of "
+        f"{len(libraries())} libraries in crates/"
     )
     return 1 if failed else 0
 

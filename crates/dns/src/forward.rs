@@ -31,6 +31,7 @@
 //!   negative answers for their SOA's negative TTL (RFC 2308 section 5), both capped at `max_ttl`.
 
 mod cache;
+mod error;
 // The upstream-reply path without sockets, for the fuzz target dns_forward_reply; not an API.
 #[doc(hidden)]
 pub mod fuzzing;
@@ -48,9 +49,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
 use cache::{cacheable_ttl, CacheKey, CachedAnswer, ResponseCache};
+use error::ExchangeError;
 use metrics::{bump, Counters};
 use tcp::TcpLimits;
-use upstream::{Admission, ExchangeError, Upstream};
+use upstream::{Admission, Upstream};
 use wire::{Layout, OptRecord};
 
 pub use metrics::{ForwardMetrics, LatencyBucket, LATENCY_BOUNDS};

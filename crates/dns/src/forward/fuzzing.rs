@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use super::cache::{cacheable_ttl, CacheKey};
-use super::upstream::{dispatch_to_one, tcp_answer_matches};
+use super::tcp::tcp_answer_matches;
+use super::upstream::dispatch_to_one;
 use super::wire::{self, Layout};
 use super::{ClientTransport, Forwarder, ForwarderConfig, MIN_UDP_PAYLOAD};
 

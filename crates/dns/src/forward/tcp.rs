@@ -25,9 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
+use super::error::ExchangeError;
 use super::metrics::{bump, Counters};
-use super::upstream::{tcp_answer_matches, ExchangeError};
-use super::wire::Question;
+use super::wire::{self, Question, WireError};
 
 /// Connection limits of one upstream's pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +158,18 @@ async fn round_trip(stream: &mut TcpStream, framed: &[u8]) -> io::Result<Vec<u8>
     let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
     stream.read_exact(&mut answer).await?;
     Ok(answer)
+}
+
+/// True when a TCP answer is a response with the query's ID and question.
+pub(crate) fn tcp_answer_matches(
+    answer: &[u8],
+    id: u16,
+    question: &Question,
+) -> Result<bool, WireError> {
+    Ok(answer.len() >= wire::HEADER_LEN
+        && wire::id(answer) == id
+        && wire::is_response(answer)
+        && wire::parse_question(answer)? == *question)
 }
 
 #[cfg(test)]

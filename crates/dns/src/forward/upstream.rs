@@ -18,36 +18,13 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, OnceCell};
 
+use super::error::ExchangeError;
 use super::metrics::{bump, Counters};
 use super::tcp::{TcpLimits, TcpPool};
-use super::wire::{self, Question, WireError};
+use super::wire::{self, Question};
 
 /// Fresh IDs drawn before giving up on a socket whose table is (nearly) full.
 const ID_DRAWS: usize = 16;
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ExchangeError {
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("network error: {0}")]
-    Network(#[from] io::Error),
-    #[error("answer is malformed: {0}")]
-    Malformed(#[from] WireError),
-    #[error("answer over TCP does not match the query's ID and question")]
-    Mismatch,
-    #[error("no free query ID on the socket (too many queries in flight)")]
-    IdsExhausted,
-    #[error("all {0} TCP connections to the upstream stayed busy for the whole attempt")]
-    Busy(usize),
-}
-
-impl ExchangeError {
-    /// Timeouts and network errors say the upstream is unreachable; a malformed or mismatched
-    /// answer says nothing certain about it, and busy connections say it is alive.
-    pub(crate) fn marks_down(&self) -> bool {
-        matches!(self, ExchangeError::Timeout(_) | ExchangeError::Network(_))
-    }
-}
 
 /// Health and statistics of one upstream, as reported by `Forwarder::upstreams`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,18 +254,6 @@ impl Upstream {
             .exchange(query, id, question, timeout, &self.counters)
             .await
     }
-}
-
-/// True when a TCP answer is a response with the query's ID and question.
-pub(crate) fn tcp_answer_matches(
-    answer: &[u8],
-    id: u16,
-    question: &Question,
-) -> Result<bool, WireError> {
-    Ok(answer.len() >= wire::HEADER_LEN
-        && wire::id(answer) == id
-        && wire::is_response(answer)
-        && wire::parse_question(answer)? == *question)
 }
 
 async fn open_channels(
