@@ -298,6 +298,7 @@ fn excluded(config: &Config, own: IpAddr) -> Vec<IpAddr> {
     out.extend(config.instances.iter().flat_map(|i| i.vips.iter().copied()));
     if let Some(dns) = &config.dns {
         out.extend(dns.api_vips.iter().copied());
+        out.extend(dns.api_int_vips.iter().copied());
         out.extend(dns.ingress_vips.iter().copied());
         out.extend(dns.listen.iter().map(|l| l.ip()));
     }

@@ -413,6 +413,21 @@ fn dns_forward(out: &mut String, dns: &DnsView) {
             "Upstream datagrams matching no query (late or spoofed)",
             f.unmatched_responses,
         ),
+        (
+            "vipd_dns_forward_upstream_udp_queries_total",
+            "Queries sent to upstreams over UDP, every failover attempt counted",
+            f.upstream_udp_queries,
+        ),
+        (
+            "vipd_dns_forward_upstream_tcp_queries_total",
+            "Queries sent to upstreams over TCP (after TC=1, or all with force_tcp)",
+            f.upstream_tcp_queries,
+        ),
+        (
+            "vipd_dns_forward_upstream_tcp_connections_total",
+            "TCP connections opened to upstreams (fewer than TCP queries when reused)",
+            f.upstream_tcp_connections,
+        ),
     ];
     for (name, help, v) in simple {
         family(out, name, "counter", help);
