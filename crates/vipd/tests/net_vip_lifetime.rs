@@ -41,9 +41,21 @@ fn a_vip_with_a_lifetime_is_renewed_while_held_and_expires_after() {
         "{added}"
     );
     assert!(held, "the VIP expired while its manager was renewing it");
-    // The runtime (and its renewal task) is gone, as in a killed vipd: the kernel removes it.
-    std::thread::sleep(Duration::from_millis(2600));
-    assert_eq!(vip_line(&lab.a, "192.0.2.100"), None);
+    // The runtime (and its renewal task) is gone, as in a killed vipd: the kernel removes it
+    // once the lifetime since the last renewal runs out. Its expiry check is rounded up to a
+    // whole second (IPv4 check_lifetime), so allow up to 5 s, polling every 100 ms.
+    let gone = std::time::Instant::now();
+    let mut line = vip_line(&lab.a, "192.0.2.100");
+    while line.is_some() && gone.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        line = vip_line(&lab.a, "192.0.2.100");
+    }
+    assert_eq!(line, None, "still there {:?} after the renewals stopped", gone.elapsed());
+    assert!(
+        gone.elapsed() >= Duration::from_millis(1000),
+        "gone after {:?}: sooner than the 2 s lifetime minus one 0.5 s renewal period allows",
+        gone.elapsed()
+    );
 }
 
 #[test]
