@@ -50,7 +50,12 @@ fn a_vip_with_a_lifetime_is_renewed_while_held_and_expires_after() {
         std::thread::sleep(Duration::from_millis(100));
         line = vip_line(&lab.a, "192.0.2.100");
     }
-    assert_eq!(line, None, "still there {:?} after the renewals stopped", gone.elapsed());
+    assert_eq!(
+        line,
+        None,
+        "still there {:?} after the renewals stopped",
+        gone.elapsed()
+    );
     assert!(
         gone.elapsed() >= Duration::from_millis(1000),
         "gone after {:?}: sooner than the 2 s lifetime minus one 0.5 s renewal period allows",
