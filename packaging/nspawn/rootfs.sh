@@ -19,11 +19,12 @@ fi
 rm -rf "$PWD"/target/nspawn/rootfs-* 
 mkdir -p "$PWD/target/nspawn"
 log=$PWD/target/nspawn/mmdebstrap.log
-# minbase + systemd: PID 1, journald, systemctl, systemd-analyze. No network configuration
-# inside (the lab gives eth0 its address from outside) and no getty.
+# minbase + systemd: PID 1, journald, systemctl, systemd-analyze, and logind with polkit (as
+# on a real node) so vipd's shutdown delay lock and `systemctl poweroff` go through logind. No
+# network configuration inside (the lab gives eth0 its address from outside) and no getty.
 if ! mmdebstrap --variant=minbase --mode=root \
-        --include=systemd,systemd-sysv,dbus \
-        --customize-hook='chroot "$1" systemctl mask systemd-networkd.service systemd-resolved.service systemd-timesyncd.service getty@tty1.service console-getty.service systemd-logind.service' \
+        --include=systemd,systemd-sysv,dbus,libpam-systemd,polkitd \
+        --customize-hook='chroot "$1" systemctl mask systemd-networkd.service systemd-resolved.service systemd-timesyncd.service getty@tty1.service console-getty.service' \
         --customize-hook='echo vipd-lab > "$1/etc/hostname"' \
         --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*' \
         bookworm "$root.tmp" http://deb.debian.org/debian >"$log" 2>&1; then

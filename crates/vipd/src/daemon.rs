@@ -12,6 +12,7 @@ pub mod dns;
 pub mod handoff;
 pub mod instance;
 pub mod kube_peers;
+pub mod logind;
 pub mod metrics;
 pub mod notify;
 pub mod status;
@@ -78,6 +79,8 @@ struct Daemon {
     started: Instant,
     // [handoff] (handoff.rs): resigns and resumes instances through the control channel.
     handoff: Option<handoff::Handoff>,
+    /// logind's shutdown delay lock and signal (logind.rs); `None` without a system bus.
+    logind: Option<logind::ShutdownWatch>,
     control_tx: mpsc::Sender<ControlRequest>,
     /// BFD sessions for the instances that use them (bfd/service.rs).
     bfd: BfdHandle,
@@ -209,6 +212,11 @@ impl Daemon {
         if let Some(every) = notify::watchdog_interval() {
             spawn_watchdog(every, Arc::clone(&shared));
         }
+        let logind = if instances.is_empty() {
+            None
+        } else {
+            logind::ShutdownWatch::start().await
+        };
         shared.ready.store(true, Ordering::SeqCst);
         notify::notify("READY=1\nSTATUS=running");
         tracing::info!(
@@ -229,6 +237,7 @@ impl Daemon {
             control_rx,
             started: Instant::now(),
             handoff,
+            logind,
             control_tx: handoff_tx,
             bfd,
             sync,
@@ -253,6 +262,7 @@ impl Daemon {
                 }
                 update = kube_update(&mut self.kube) => self.on_kube(update).await,
                 Some((instance, state)) = self.sync.states.recv() => self.on_state(&instance, state).await,
+                start = logind::next(&mut self.logind) => self.on_host_shutdown(start).await,
             }
         }
         self.shutdown().await;
@@ -273,6 +283,32 @@ impl Daemon {
             }
             ControlRequest::Resume { instance, reply } => {
                 let _ = reply.send(self.resign_or_resume(&instance, false).await);
+            }
+        }
+    }
+
+    /// logind's PrepareForShutdown: `true`, the host is going down: every instance resigns
+    /// make-before-break now, then the delay lock goes and the shutdown proceeds (the unit's
+    /// SIGTERM comes later and finds nothing left to hand over). `false`, it was cancelled:
+    /// every instance rejoins the election and a new lock is taken.
+    async fn on_host_shutdown(&mut self, start: bool) {
+        if start {
+            tracing::warn!(
+                "logind: the host is shutting down or rebooting: handing every VIP to a peer now"
+            );
+            // A bootstrap's hand-off must not resume what this resigns.
+            if let Some(h) = self.handoff.take() {
+                h.stop();
+            }
+            logind::resign_all(&self.instances, true, SHUTDOWN_GRACE).await;
+            if let Some(watch) = self.logind.as_mut() {
+                watch.release();
+            }
+        } else {
+            tracing::warn!("logind: the shutdown was cancelled: rejoining the election");
+            logind::resign_all(&self.instances, false, SHUTDOWN_GRACE).await;
+            if let Some(watch) = self.logind.as_mut() {
+                watch.renew().await;
             }
         }
     }

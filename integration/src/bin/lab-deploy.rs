@@ -919,6 +919,10 @@ fn systemd_form() -> Result<()> {
         ws.join("packaging/systemd/vipd.service"),
         share.join("vipd.service"),
     )?;
+    fs::copy(
+        ws.join("packaging/systemd/vipd.sysusers"),
+        share.join("vipd.sysusers"),
+    )?;
     let config = render_config(
         &lab,
         0,
@@ -951,6 +955,8 @@ fn systemd_form() -> Result<()> {
         "install -m 0644 /mnt/vipd/vipd.toml /etc/vipd/vipd.toml",
         "install -m 0644 /mnt/vipd/upstream.conf /etc/vipd/upstream.conf",
         "vipd check-config --config /etc/vipd/vipd.toml",
+        "install -m 0644 /mnt/vipd/vipd.sysusers /usr/lib/sysusers.d/vipd.conf",
+        "systemd-sysusers vipd.conf",
         "install -m 0644 /mnt/vipd/vipd.service /etc/systemd/system/vipd.service",
         "systemctl daemon-reload",
         "systemctl enable vipd",
@@ -958,7 +964,7 @@ fn systemd_form() -> Result<()> {
         m.exec(&["sh", "-c", cmd])
             .with_context(|| format!("install step `{cmd}`"))?;
     }
-    ok("systemd: installed as docs/operations.md says (binary, config, unit, enable)");
+    ok("systemd: installed as docs/operations.md says (binary, config, system user, unit, enable)");
 
     // start: `systemctl start` returns once READY=1 arrived: DNS and the control socket are up
     // at that moment, and the journal has vipd's own `vipd is running` before `Started`.
@@ -1118,9 +1124,13 @@ fn systemd_form() -> Result<()> {
     lab.wait_holder_is(vip(), 0, Duration::from_secs(10))?;
     ok("systemd: good config back: node 0 holds the VIP");
 
-    // A stand-in kubelet (the API server is its static pod): at shutdown it must find vipd
-    // already stopped, i.e. the VIPs handed over while the API server still served.
-    let kubelet = "[Unit]\nDescription=stand-in kubelet (lab)\n[Service]\nExecStart=/bin/sleep infinity\n\
+    // A stand-in kubelet (the API server is its static pod) with graceful node shutdown: it
+    // holds a logind delay lock, as the kubelet does while it terminates pods, so systemd stops
+    // no unit for logind's InhibitDelayMaxSec (5 s) after the poweroff request. vipd must hand
+    // the VIP over within that window, on logind's PrepareForShutdown, not at its own unit's
+    // stop; and when the kubelet's unit stops it must find vipd already stopped.
+    let kubelet = "[Unit]\nDescription=stand-in kubelet with graceful node shutdown (lab)\n[Service]\n\
+                   ExecStart=/usr/bin/systemd-inhibit --what=shutdown --mode=delay --who=kubelet --why=graceful-node-shutdown /bin/sleep infinity\n\
                    ExecStop=/bin/sh -c 'if test -S /run/vipd/vipd.sock; then echo vipd-running; else echo vipd-stopped; fi > /mnt/out/kubelet-stop'\n\
                    [Install]\nWantedBy=multi-user.target\n";
     fs::write(share.join("kubelet.service"), kubelet)?;
@@ -1135,10 +1145,33 @@ fn systemd_form() -> Result<()> {
             .with_context(|| format!("stand-in kubelet step `{cmd}`"))?;
     }
     lab.wait_holder_is(vip(), 0, Duration::from_secs(10))?;
+    let locks = wait_until(Duration::from_secs(5), || {
+        let list = m.output(&["systemd-inhibit", "--list", "--no-legend"])?;
+        Ok((list.contains("vipd") && list.contains("kubelet")).then_some(list))
+    })?;
+    let Some(locks) = locks else {
+        bail!(
+            "systemd: vipd and the stand-in kubelet should both hold a shutdown delay lock; systemd-inhibit --list:\n{}\njournal:\n{}",
+            m.output(&["systemd-inhibit", "--list"])?,
+            m.journal()?
+        );
+    };
+    ok(format!(
+        "systemd: logind lists the delay locks of vipd and the stand-in kubelet ({} lines)",
+        locks.lines().count()
+    ));
 
-    // poweroff of the whole machine: systemd stops vipd before the kubelet and the network.
+    // poweroff of the whole machine through logind.
+    let mut moved_after = None;
+    let mut journal = String::new();
     let poweroff = || {
+        let t0 = Instant::now();
         let _ = m.output(&["systemctl", "poweroff"]);
+        let moved = wait_until(Duration::from_secs(4), || {
+            Ok((lab.who_has(vip())? == [1]).then_some(()))
+        })?;
+        moved_after = moved.map(|_| t0.elapsed());
+        journal = m.journal().unwrap_or_default();
         let gone = wait_until(Duration::from_secs(30), || Ok((!m.running()).then_some(())))?;
         if gone.is_none() {
             bail!("the machine did not power off within 30 s");
@@ -1151,6 +1184,16 @@ fn systemd_form() -> Result<()> {
         Duration::from_millis(500),
         poweroff,
     )?;
+    let Some(moved_after) = moved_after else {
+        bail!("systemd: poweroff: the peer did not hold the VIP alone within 4 s of the request, while the stand-in kubelet's delay lock kept every unit running: vipd did not act on logind's PrepareForShutdown. vipd's journal:\n{journal}");
+    };
+    if !journal.contains("logind: the host is shutting down") {
+        bail!("systemd: poweroff: no logind line in vipd's journal:\n{journal}");
+    }
+    ok(format!(
+        "systemd: poweroff: the VIP moved {:.2} s after the request, on logind's PrepareForShutdown, while the kubelet's delay lock still held every unit",
+        moved_after.as_secs_f64()
+    ));
     let seen = fs::read_to_string(share.join("out").join("kubelet-stop")).unwrap_or_default();
     if seen.trim() != "vipd-stopped" {
         bail!("systemd: poweroff: the stand-in kubelet stopped while vipd still ran ({:?}); After=kubelet.service must stop vipd first", seen.trim());

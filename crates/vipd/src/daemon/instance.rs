@@ -411,7 +411,7 @@ impl Instance {
                 self.router.shutdown(now);
             }
             Command::Resign(reply) => {
-                tracing::info!(instance = %self.config.name, "resigning on request (vipd resign or bootstrap hand-off): handing over make-before-break");
+                tracing::info!(instance = %self.config.name, "resigning on request (vipd resign, bootstrap hand-off or host shutdown): handing over make-before-break");
                 self.resigned = true;
                 self.resign_reply = Some(reply);
                 self.router.shutdown(now);
