@@ -727,8 +727,18 @@ fn kube_form() -> Result<()> {
     ));
     let logs = podman_logs(&ctr)?;
     check_refusal_logged(&logs, "kube: broken config: podman logs")?;
-    podman_in(&ns, &["kube", "down", &file_s])?;
-    Ok(())
+    // Taking down a pod in a restart loop can race podman 4.3's own restart ("unlinkat
+    // .../userdata/shm: device or resource busy", seen in CI): retry, bounded, until the pod
+    // is gone.
+    let mut result = Ok(String::new());
+    for _ in 0..5 {
+        result = podman_in(&ns, &["kube", "down", &file_s]);
+        if result.is_ok() || podman(&["pod", "exists", &pod]).is_err() {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_secs(1));
+    }
+    result.map(|_| ())
 }
 
 // ---------------------------------------------------------------------------------------------
