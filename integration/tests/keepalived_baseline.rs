@@ -75,7 +75,11 @@ fn cutting_the_masters_link_moves_the_vip_and_the_clients_traffic_follows() {
         new_master == 1 || new_master == 2,
         "VIP on node {new_master}"
     );
-    assert!(client_reaches(&lab, vip(), Duration::from_secs(3)));
+    // When both timers fire together, both become Master and send gratuitous ARPs; the lower
+    // address yields and removes the VIP. If its ARP reached the client last, keepalived
+    // corrects the client only with its repeat after garp_master_delay (5 s) or when the
+    // client's neighbour entry is probed again (seen once in CI): allow for that.
+    assert!(client_reaches(&lab, vip(), Duration::from_secs(8)));
     thread::sleep(Duration::from_millis(300));
     let outage = prober.stop().unwrap();
 
@@ -84,13 +88,15 @@ fn cutting_the_masters_link_moves_the_vip_and_the_clients_traffic_follows() {
         Some(lab.node_mac(new_master).unwrap())
     );
     // The Backups take over Master_Down_Interval (3 s + skew 0.84 s at 40) after the last advert
-    // they heard, which left up to 1 s before the cut; then GARP moves the client.
+    // they heard, which left up to 1 s before the cut; then GARP moves the client. When both
+    // Backups took over together and the yielding one's GARP came last (above), keepalived's
+    // repeat after garp_master_delay (5 s) moves it: up to about 10 s.
     let gap = outage.longest_gap_ms();
     eprintln!(
         "keepalived link-cut outage: {gap:.0} ms, {} probes lost",
         outage.lost
     );
-    assert!((2800.0..=5500.0).contains(&gap), "{outage:?}");
+    assert!((2800.0..=10500.0).contains(&gap), "{outage:?}");
 }
 
 #[test]
@@ -113,7 +119,11 @@ fn sigterm_on_the_master_hands_over_within_the_skew_time() {
         new_master == 1 || new_master == 2,
         "VIP on node {new_master}"
     );
-    assert!(client_reaches(&lab, vip(), Duration::from_secs(3)));
+    // When both timers fire together, both become Master and send gratuitous ARPs; the lower
+    // address yields and removes the VIP. If its ARP reached the client last, keepalived
+    // corrects the client only with its repeat after garp_master_delay (5 s) or when the
+    // client's neighbour entry is probed again (seen once in CI): allow for that.
+    assert!(client_reaches(&lab, vip(), Duration::from_secs(8)));
     thread::sleep(Duration::from_millis(300));
     let outage = prober.stop().unwrap();
 
