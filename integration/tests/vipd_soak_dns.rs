@@ -365,13 +365,18 @@ fn two_thousand_idle_or_slow_tcp_clients_and_a_garbage_flood_leave_local_answers
         "vipd's descriptors did not come back after the TCP rounds"
     );
     assert!(rss_max <= 48 * 1024, "RSS reached {rss_max} KiB");
-    // The first round leaves the allocator's high-water mark (measured 14 -> 16..22 MiB, it
-    // varies with how the connections landed on the runtime's threads); a leak would show as a
-    // further climb from the second round to the third (2,000 connections each: a leak of 2 KiB
-    // per connection is 4 MiB).
+    // The allocator's high-water mark steps up when a round's connections land on a runtime
+    // thread whose malloc arena had not grown yet: once, in any round (measured 14 -> 16..32 MiB
+    // after the first, and once 32 -> 32 -> 38.7 MiB in the later rounds). A leak grows with
+    // every round instead (2,000 connections each: 1 KiB per connection is 2 MiB a round), so
+    // the check fails when both later rounds climbed by more than 2 MiB.
+    let climbs = [
+        rss_rounds[0] as i64 - rss_after as i64,
+        rss_rounds[1] as i64 - rss_rounds[0] as i64,
+    ];
     assert!(
-        rss_rounds[1] <= rss_rounds[0] + 4 * 1024,
-        "RSS grew by repeating the attack: {rss_after} -> {rss_rounds:?} KiB"
+        !climbs.iter().all(|&c| c > 2 * 1024),
+        "RSS grew with every repeat of the attack: {rss_after} -> {rss_rounds:?} KiB"
     );
 }
 
