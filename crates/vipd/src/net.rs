@@ -8,7 +8,7 @@
 //!   whose subnet carries a VIP.
 //! - [`nodeip`]: this node's cluster IP as OpenShift's node-ip configuration chooses it.
 //! - [`timer`]: the BFD task's protocol deadline on a timerfd (fewer wake-ups than tokio's timer).
-//! - [`poller`]: the instance threads' event loop (epoll) and the mailbox the daemon posts to.
+//! - [`poller`]: the VRRP thread's event loop (epoll) and the mailbox the daemon posts to.
 //! - [`error`]: the error type shared by the netlink-backed functions.
 //!
 //! Everything here is thin on purpose: decisions (which interface, which packet is ours) are pure

@@ -1,18 +1,20 @@
 //! One VRRP instance on one interface: the shell around a `vipd_vrrp::Router`.
 //!
-//! Each instance runs on a thread of its own (named `vrrp <instance>`), which owns the raw
-//! socket, the announcer and the router, and waits in one `epoll_pwait2` on the socket and a
-//! mailbox, with the protocol deadline as its timeout (net/poller.rs). Every input (a received packet,
-//! a timer deadline, a command from the daemon, an address change seen on netlink) is fed to
-//! the router with `now`; after each, the router's actions are carried out in order. Commands
-//! and address events reach the mailbox through a small tokio task (`sources::bridge`); VIPs are
+//! Every instance runs on the daemon's one VRRP thread (named `vrrp`, `event_loop.rs`), which
+//! owns each instance's raw socket, announcer and router, and waits in one `epoll_pwait2` on
+//! every socket and mailbox, with the nearest protocol deadline as its timeout
+//! (net/poller.rs). Every input (a received packet, a timer deadline, a command from the
+//! daemon, an address change seen on netlink) is fed to the instance's router with `now`;
+//! after each, the router's actions are carried out in order. Commands and address events
+//! reach an instance's mailbox through a small tokio task (`event_loop::bridge`); VIPs are
 //! added and removed over the daemon's netlink connection, which its runtime drives.
 //!
-//! Why a thread and not a tokio task: at 10 ms adverts a tokio wake-up cost about 2,000
+//! Why a thread and not tokio tasks: at 10 ms adverts a tokio wake-up cost about 2,000
 //! instructions of scheduler, reactor and timer-wheel bookkeeping per advert, more than the
-//! protocol work itself (docs/benchmarks.md).
+//! protocol work itself; and why one thread for all: instances whose timers fall together
+//! share a wake-up, as in keepalived's single loop (docs/benchmarks.md).
 
-mod sources;
+mod event_loop;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -36,12 +38,10 @@ use crate::net::socket::{SocketConfig, VrrpSocket};
 
 use super::status::InstanceStatus;
 use crate::limiter::RateLimiter;
-use sources::{Sources, Wake};
+use event_loop::Wake;
 
 /// Largest VRRP payload we accept: 255 IPv6 addresses plus the header (RFC 9568 5.2.5).
 const MAX_PAYLOAD: usize = 8 + 255 * 16 + 8;
-/// Pause after a receive error so a downed link cannot make the loop spin.
-const RECV_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// How late the counters in status and metrics may be. A change of state, priority, Master or
 /// VIPs is published at once; copying the counters after every advert was a tenth of the
 /// instructions of a 10 ms instance.
@@ -227,8 +227,8 @@ impl Instance {
         Ok((instance, status))
     }
 
-    /// Starts the instance's thread and the task that forwards `commands` to it. The handle
-    /// completes when the thread has ended.
+    /// Hands the instance to the VRRP thread and starts the task that forwards `commands` to
+    /// it. The handle completes when the instance has stopped.
     pub async fn start(
         self,
         commands: mpsc::Receiver<Command>,
@@ -245,66 +245,42 @@ impl Instance {
                 None
             }
         };
-        let (post, sources) = Sources::open(&self.socket, MAX_PAYLOAD)
-            .with_context(|| format!("instance {name:?}: setting up its event loop"))?;
         let (done_tx, done_rx) = oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name(thread_name(&name))
-            .spawn(move || {
-                self.run(sources, initial);
-                drop(done_tx);
-            })
-            .with_context(|| format!("instance {name:?}: starting its thread"))?;
-        tokio::spawn(sources::bridge(commands, address_events, post));
+        let post = event_loop::admit(self, initial, done_tx)
+            .await
+            .with_context(|| format!("instance {name:?}: handing it to the VRRP thread"))?;
+        tokio::spawn(event_loop::bridge(commands, address_events, post));
         Ok(tokio::spawn(async move {
             let _ = done_rx.await;
         }))
     }
 
-    /// Runs until shut down and the router has stopped (on the instance's thread).
-    fn run(mut self, mut sources: Sources, initial: Priority) {
-        let now = Instant::now();
+    /// Starts the router (on the VRRP thread).
+    fn begin(&mut self, now: Instant, initial: Priority) {
         if initial.fault {
             self.router.set_fault(now, true);
         }
         self.router.startup(now);
         self.drain(now);
-        loop {
-            let deadline = self.router.poll_timeout();
-            let (now, event) = sources.next(&self.socket, deadline);
-            if self.on_wake(now, event, deadline, &sources) {
-                std::thread::sleep(RECV_ERROR_PAUSE);
-            }
-            self.drain(now);
-            if self.router.is_stopped() && self.stopped() {
-                break;
-            }
-        }
-        tracing::info!(instance = %self.config.name, "instance stopped");
     }
 
-    /// Handles what woke the thread (the router's actions are carried out afterwards, by
-    /// `drain`). `true`: waiting or receiving failed, pause before waiting again.
+    /// Handles what woke the instance (the router's actions are carried out afterwards, by
+    /// `drain`); a packet's payload is at the start of `buf`. `true`: receiving failed, the
+    /// socket should pause.
     fn on_wake(
         &mut self,
         now: Instant,
         event: Wake,
         deadline: Option<Instant>,
-        sources: &Sources,
+        buf: &[u8],
     ) -> bool {
         match event {
             Wake::Packet(Ok(packet)) => {
-                self.on_packet(now, packet.payload(sources.buffer()), &packet);
+                self.on_packet(now, packet.payload(buf), &packet);
             }
             Wake::Packet(Err(e)) => {
                 if self.limiter.allow("recv_error") {
                     tracing::warn!(instance = %self.config.name, "receiving VRRP adverts failed: {e}");
-                }
-                return true;
-            }
-            Wake::PollFailed(e) => {
-                if self.limiter.allow("poll_error") {
-                    tracing::error!(instance = %self.config.name, "waiting for events failed: {e}");
                 }
                 return true;
             }
@@ -792,17 +768,6 @@ struct Published {
     master: Option<(IpAddr, u8)>,
     resigned: bool,
     holding: bool,
-}
-
-/// The thread's name: `vrrp <instance>`, cut to the 15 bytes Linux keeps (`top -H`, `ps -L`).
-fn thread_name(instance: &str) -> String {
-    let mut name = format!("vrrp {instance}");
-    let mut end = name.len().min(15);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name.truncate(end);
-    name
 }
 
 /// A stable snake_case label per parse failure (metric label and log field).

@@ -1,6 +1,6 @@
-//! The event loop of a VRRP instance thread: one `epoll` set over a few descriptors, a
-//! nanosecond timeout for the protocol deadline, and a mailbox that the tokio side of the
-//! daemon posts to.
+//! The event loop of the VRRP thread: one `epoll` set over every instance's descriptors, a
+//! nanosecond timeout for the nearest protocol deadline, and mailboxes that the tokio side of
+//! the daemon posts to.
 //!
 //! An instance wakes for three things: its raw socket, its protocol deadline and, rarely, a
 //! message from the rest of the daemon (a command, an address change). On tokio every wake-up
@@ -30,10 +30,10 @@ fn os_error(what: &str, e: Errno) -> io::Error {
     io::Error::new(io::Error::from(e).kind(), format!("{what}: {e}"))
 }
 
-/// Events taken per wait: an instance registers two descriptors.
-const EVENTS: usize = 8;
+/// Events taken per wait; level-triggered, so what does not fit is reported by the next one.
+const EVENTS: usize = 64;
 
-/// One `epoll` set; each descriptor is registered with a token below 64.
+/// One `epoll` set; each descriptor is registered with a token of the caller's choice.
 pub struct Poller {
     epoll: Epoll,
     events: [libc::epoll_event; EVENTS],
@@ -52,32 +52,32 @@ impl Poller {
         })
     }
 
-    /// Watches `fd` for readability, reported as bit `token` of [`Poller::wait`]'s mask.
-    pub fn add(&self, fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
-        if token >= 64 {
-            return Err(io::Error::other(format!(
-                "poller token {token} is not below 64"
-            )));
-        }
+    /// Watches `fd` for readability, reported as `token` by [`Poller::wait`].
+    pub fn add(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
         self.epoll
-            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, u64::from(token)))
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
             .map_err(|e| os_error("epoll_ctl(EPOLL_CTL_ADD)", e))
     }
 
+    /// Stops watching `fd`.
+    pub fn remove(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.epoll
+            .delete(fd)
+            .map_err(|e| os_error("epoll_ctl(EPOLL_CTL_DEL)", e))
+    }
+
     /// Waits until a descriptor is readable, or `timeout` has passed (`None`: no limit), and
-    /// returns the tokens of the readable ones as a bit mask (0: timed out or interrupted by
-    /// a signal).
-    pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<u64> {
+    /// returns the tokens of the readable ones (none: timed out or interrupted by a signal).
+    pub fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> io::Result<impl Iterator<Item = u64> + '_> {
         let n = match self.wait_raw(timeout) {
             Ok(n) => n,
             Err(Errno::EINTR) => 0,
             Err(e) => return Err(os_error("epoll_wait", e)),
         };
-        let mut mask = 0u64;
-        for event in self.events.iter().take(n) {
-            mask |= 1u64 << (event.u64 & 63);
-        }
-        Ok(mask)
+        Ok(self.events.iter().take(n).map(|e| e.u64))
     }
 
     fn wait_raw(&mut self, timeout: Option<Duration>) -> Result<usize, Errno> {
@@ -239,25 +239,37 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    const NONE: [u64; 0] = [];
+
+    fn tokens(poller: &mut Poller, timeout: Option<Duration>) -> Vec<u64> {
+        poller.wait(timeout).expect("wait").collect()
+    }
+
+    #[test]
+    fn a_removed_descriptor_is_no_longer_reported() {
+        let (post, mut mail) = mailbox::<u32>().expect("mailbox");
+        let mut poller = Poller::new().expect("epoll");
+        poller.add(mail.as_fd(), 1).expect("add");
+        post.post(1).expect("post");
+        assert_eq!(tokens(&mut poller, Some(Duration::from_secs(5))), [1]);
+        poller.remove(mail.as_fd()).expect("remove");
+        assert_eq!(tokens(&mut poller, Some(Duration::from_millis(1))), NONE);
+        assert_eq!(mail.take(), Mail::Message(1));
+    }
+
     #[test]
     fn a_posted_message_makes_the_mailbox_readable_and_is_taken_once() {
         let (post, mut mail) = mailbox::<u32>().expect("mailbox");
         let mut poller = Poller::new().expect("epoll");
-        poller.add(mail.as_fd(), 3).expect("add");
-        assert_eq!(
-            poller.wait(Some(Duration::from_millis(1))).expect("wait"),
-            0
-        );
+        poller.add(mail.as_fd(), 300).expect("add");
+        assert_eq!(tokens(&mut poller, Some(Duration::from_millis(1))), NONE);
         post.post(7).expect("post");
         post.post(8).expect("post");
-        assert_eq!(poller.wait(None).expect("wait"), 1 << 3);
+        assert_eq!(tokens(&mut poller, None), [300]);
         assert_eq!(mail.take(), Mail::Message(7));
         assert_eq!(mail.take(), Mail::Message(8));
         assert_eq!(mail.take(), Mail::Empty);
-        assert_eq!(
-            poller.wait(Some(Duration::from_millis(1))).expect("wait"),
-            0
-        );
+        assert_eq!(tokens(&mut poller, Some(Duration::from_millis(1))), NONE);
     }
 
     #[test]
@@ -274,7 +286,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             drop(other);
         });
-        assert_eq!(poller.wait(Some(Duration::from_secs(5))).expect("wait"), 1);
+        assert_eq!(tokens(&mut poller, Some(Duration::from_secs(5))), [0]);
         assert_eq!(mail.take(), Mail::Closed);
         thread.join().expect("thread");
     }
@@ -293,7 +305,7 @@ mod tests {
         let mut fastest = Duration::MAX;
         for _ in 0..10 {
             let start = Instant::now();
-            assert_eq!(poller.wait(Some(wait)).expect("wait"), 0);
+            assert_eq!(tokens(&mut poller, Some(wait)), NONE);
             let took = start.elapsed();
             assert!(took >= wait, "woke after {took:?} of {wait:?}");
             fastest = fastest.min(took);
@@ -311,12 +323,7 @@ mod tests {
         let mut poller = Poller::new().expect("epoll");
         poller.nanoseconds = false;
         let start = Instant::now();
-        assert_eq!(
-            poller
-                .wait(Some(Duration::from_micros(1500)))
-                .expect("wait"),
-            0
-        );
+        assert_eq!(tokens(&mut poller, Some(Duration::from_micros(1500))), NONE);
         assert!(start.elapsed() >= Duration::from_micros(1500));
     }
 }

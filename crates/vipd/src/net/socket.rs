@@ -89,7 +89,7 @@ impl ReceivedPacket {
 /// A raw protocol-112 socket for one VRRP instance on one interface.
 #[derive(Debug)]
 pub struct VrrpSocket {
-    /// Non-blocking; the instance thread polls it (net/poller.rs).
+    /// Non-blocking; the VRRP thread polls it (net/poller.rs).
     socket: Socket,
     family: Family,
     ifindex: u32,
