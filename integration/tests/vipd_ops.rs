@@ -417,3 +417,34 @@ fn a_second_vipd_on_the_same_node_is_refused_and_leaves_the_masters_vip_alone() 
         "MASTER"
     );
 }
+
+#[test]
+fn a_vip_deleted_by_hand_on_the_master_is_restored_and_counted() {
+    let lab = Lab::new(3).unwrap();
+    let vipd = start_cluster(&lab);
+
+    // Someone (a script, a network manager) deletes the VIP under the running Master: the
+    // address watch sees it and the Master puts it back and announces it, staying Master.
+    lab.node(0)
+        .exec(&["ip", "addr", "del", "192.0.2.5/32", "dev", "eth0"])
+        .unwrap();
+    lab.wait_holder_is(vip(), 0, PROMPT).unwrap();
+    lab.assert_holder_stays(vip(), 0, 2 * ADVERT).unwrap();
+    let log = vipd[0].log();
+    assert!(
+        log.contains(
+            "removed from the interface by someone else while this node is Master; restoring it"
+        ),
+        "{log}"
+    );
+    let status = scenarios::instance_status(lab.node(0), "api").unwrap();
+    assert_eq!(status["state"], "MASTER", "{status}");
+    assert_eq!(status["counters"]["vip_repairs"], 1, "{status}");
+    // The Backups were not disturbed.
+    for i in 1..3 {
+        assert_eq!(
+            scenarios::instance_status(lab.node(i), "api").unwrap()["state"],
+            "BACKUP"
+        );
+    }
+}

@@ -211,6 +211,31 @@ fn watch_reports_an_ipv6_address_added_by_hand() {
 }
 
 #[test]
+fn every_watcher_of_the_shared_subscription_gets_each_event_after_another_one_left() {
+    let lab = Lab::new();
+    let ns = &lab.a;
+    let (first, third) = ns.run(|| async move {
+        let vips = VipManager::new().await.unwrap();
+        let mut one = vips.watch().await.unwrap();
+        let two = vips.watch().await.unwrap();
+        // A clone shares the subscription too (each instance holds a clone).
+        let mut three = vips.clone().watch().await.unwrap();
+        drop(two);
+        ns.ip(&["addr", "add", "2001:db8::8/64", "dev", "va", "nodad"]);
+        let first = timeout(TIMEOUT, one.recv())
+            .await
+            .expect("no event for the first watcher");
+        let third = timeout(TIMEOUT, three.recv())
+            .await
+            .expect("no event for the third watcher");
+        (first, third)
+    });
+    let first = first.expect("the first watcher's queue closed");
+    assert_eq!(first.address, ip("2001:db8::8"));
+    assert_eq!(third, Some(first));
+}
+
+#[test]
 fn interface_by_name_reports_mac_addresses_and_state() {
     let lab = Lab::new();
     let idx = lab.a.ifindex();

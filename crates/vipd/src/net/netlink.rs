@@ -95,7 +95,11 @@ pub struct VipManager {
     /// renewal task holds the lock across each renewal and `remove` across each removal, so a
     /// renewal can never re-create a VIP that was just removed.
     held: Arc<tokio::sync::Mutex<HashSet<(u32, IpAddr)>>>,
+    /// The subscribers of the one address watch every instance shares (`None`: not running).
+    watchers: Watchers,
 }
+
+type Watchers = Arc<std::sync::Mutex<Option<Vec<mpsc::Sender<AddressEvent>>>>>;
 
 /// The IPv4 label used if the kernel refuses [`VIP_LABEL`]: `<ifname>:vip`, or the interface
 /// name alone when that would exceed the kernel's 15-byte limit.
@@ -138,6 +142,7 @@ impl VipManager {
             handle: iface::connect()?,
             dump: Arc::new(tokio::sync::Mutex::new(())),
             held: Arc::new(tokio::sync::Mutex::new(HashSet::new())),
+            watchers: Arc::new(std::sync::Mutex::new(None)),
         };
         if let Some(lifetime) = vip_lifetime() {
             let renewer = manager.clone();
@@ -321,13 +326,26 @@ impl VipManager {
     /// socket buffer overflows (ENOBUFS) or the channel is full, so the daemon should also check
     /// `present` periodically.
     pub async fn watch(&self) -> Result<mpsc::Receiver<AddressEvent>, NetError> {
+        let (tx, rx) = mpsc::channel(WATCH_QUEUE);
+        let mut watchers = self
+            .watchers
+            .lock()
+            .map_err(|_| NetError::io("address watch", std::io::Error::other("lock poisoned")))?;
+        if let Some(list) = watchers.as_mut() {
+            list.push(tx);
+            return Ok(rx);
+        }
+        // One netlink subscription for every instance: a connection per instance cost each a
+        // socket, a 64 KiB read buffer and two tasks, all woken by every address change.
         let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&[
             MulticastGroup::Ipv4Ifaddr,
             MulticastGroup::Ipv6Ifaddr,
         ])
         .map_err(|e| NetError::io("subscribing to netlink address notifications", e))?;
+        *watchers = Some(vec![tx]);
+        drop(watchers);
         let conn_task = tokio::spawn(conn);
-        let (tx, rx) = mpsc::channel(WATCH_QUEUE);
+        let watchers = Arc::clone(&self.watchers);
         tokio::spawn(async move {
             while let Some((message, _)) = messages.next().await {
                 let NetlinkPayload::InnerMessage(inner) = message.payload else {
@@ -347,13 +365,22 @@ impl VipManager {
                     address,
                     prefix_len: msg.header.prefix_len,
                 };
-                match tx.try_send(event) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(event)) => {
-                        tracing::warn!(?event, "address watch queue full, event dropped");
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                let Ok(mut list) = watchers.lock() else { break };
+                if let Some(list) = list.as_mut() {
+                    list.retain(|tx| match tx.try_send(event.clone()) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Full(event)) => {
+                            tracing::warn!(?event, "address watch queue full, event dropped");
+                            true
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    });
                 }
+            }
+            // The subscription ended: the next watch starts a new one; the current watchers'
+            // queues close, which tells them.
+            if let Ok(mut list) = watchers.lock() {
+                *list = None;
             }
             conn_task.abort();
         });
