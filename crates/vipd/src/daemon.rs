@@ -81,6 +81,9 @@ struct Daemon {
     handoff: Option<handoff::Handoff>,
     /// logind's shutdown delay lock and signal (logind.rs); `None` without a system bus.
     logind: Option<logind::ShutdownWatch>,
+    /// The instances the last PrepareForShutdown(true) resigned: a cancelled shutdown resumes
+    /// these and no others (one resigned by `vipd resign` before stays out).
+    shutdown_resigned: Vec<String>,
     control_tx: mpsc::Sender<ControlRequest>,
     /// BFD sessions for the instances that use them (bfd/service.rs).
     bfd: BfdHandle,
@@ -238,6 +241,7 @@ impl Daemon {
             started: Instant::now(),
             handoff,
             logind,
+            shutdown_resigned: Vec::new(),
             control_tx: handoff_tx,
             bfd,
             sync,
@@ -290,7 +294,7 @@ impl Daemon {
     /// logind's PrepareForShutdown: `true`, the host is going down: every instance resigns
     /// make-before-break now, then the delay lock goes and the shutdown proceeds (the unit's
     /// SIGTERM comes later and finds nothing left to hand over). `false`, it was cancelled:
-    /// every instance rejoins the election and a new lock is taken.
+    /// the instances this resigned rejoin the election and a new lock is taken.
     async fn on_host_shutdown(&mut self, start: bool) {
         if start {
             tracing::warn!(
@@ -300,13 +304,39 @@ impl Daemon {
             if let Some(h) = self.handoff.take() {
                 h.stop();
             }
-            logind::resign_all(&self.instances, true, SHUTDOWN_GRACE).await;
+            let already = logind::already_resigned(&self.instances);
+            for name in &already {
+                tracing::info!(instance = %name, "logind: already resigned (vipd resign); nothing to hand over");
+            }
+            let targets: Vec<&InstanceHandle> = self
+                .instances
+                .iter()
+                .filter(|h| !already.contains(&h.name))
+                .collect();
+            for h in &targets {
+                if !self.shutdown_resigned.contains(&h.name) {
+                    self.shutdown_resigned.push(h.name.clone());
+                }
+            }
+            logind::resign_all(&targets, true, SHUTDOWN_GRACE).await;
             if let Some(watch) = self.logind.as_mut() {
                 watch.release();
             }
         } else {
             tracing::warn!("logind: the shutdown was cancelled: rejoining the election");
-            logind::resign_all(&self.instances, false, SHUTDOWN_GRACE).await;
+            let names = std::mem::take(&mut self.shutdown_resigned);
+            let targets: Vec<&InstanceHandle> = self
+                .instances
+                .iter()
+                .filter(|h| names.contains(&h.name))
+                .collect();
+            for h in self.instances.iter().filter(|h| !names.contains(&h.name)) {
+                if logind::already_resigned(std::slice::from_ref(h)).is_empty() {
+                    continue;
+                }
+                tracing::info!(instance = %h.name, "logind: resigned before the shutdown (vipd resign): stays out until vipd resume");
+            }
+            logind::resign_all(&targets, false, SHUTDOWN_GRACE).await;
             if let Some(watch) = self.logind.as_mut() {
                 watch.renew().await;
             }

@@ -162,9 +162,19 @@ async fn take_lock(proxy: &ManagerProxy<'static>) -> zbus::Result<OwnedFd> {
     Ok(fd.into())
 }
 
+/// The instances an operator (`vipd resign`) or a hand-off has resigned: a host shutdown has
+/// nothing to hand over for them, and its cancellation must not resume them.
+pub fn already_resigned(instances: &[InstanceHandle]) -> Vec<String> {
+    instances
+        .iter()
+        .filter(|h| h.status.lock().map(|s| s.resigned).unwrap_or(false))
+        .map(|h| h.name.clone())
+        .collect()
+}
+
 /// Resigns (`resign`) or resumes every instance in parallel and waits, each bounded by its
 /// `resign_wait` plus `grace`, until each has confirmed (a resignation: its VIPs are released).
-pub async fn resign_all(instances: &[InstanceHandle], resign: bool, grace: Duration) {
+pub async fn resign_all(instances: &[&InstanceHandle], resign: bool, grace: Duration) {
     let waits = instances.iter().map(|handle| {
         let (tx, rx) = oneshot::channel();
         let command = if resign {
