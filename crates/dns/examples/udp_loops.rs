@@ -1,12 +1,13 @@
-//! The UDP loop shapes compared before choosing the server's (docs/benchmarks.md, "## DNS"):
+//! The UDP loop shapes compared before choosing the server's (docs/benchmarks.md, "Choosing the
+//! UDP loop"):
 //! `udp_loops MODE LISTEN WORKERS` with MODE one of
 //! - `threads`: one OS thread per SO_REUSEPORT socket, blocking recv_from / send_to (what
-//!   `server.rs` uses);
+//!   the first server used);
 //! - `tokio`: one task per socket on a multi-thread runtime with WORKERS threads, async
 //!   recv_from / send_to;
 //! - `mmsg`: one OS thread per socket, recvmmsg (MSG_WAITFORONE) and sendmmsg in batches of 32.
 //!
-//! Every mode answers with the same `answer()` and the same zone as `serve`; forwarded names
+//! Every mode answers with the same `answer()` and a fixed test zone; forwarded names
 //! are dropped, so only local answers should be benchmarked.
 
 use std::io::{IoSlice, IoSliceMut};
