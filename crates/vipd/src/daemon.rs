@@ -227,6 +227,7 @@ impl Daemon {
             dns = dns.is_some(),
             "vipd is running"
         );
+        release_freed_heap();
         Ok(Daemon {
             config,
             path,
@@ -377,6 +378,7 @@ impl Daemon {
         match &result {
             Ok(summary) => {
                 tracing::info!("reload: {summary}");
+                release_freed_heap();
                 if let Ok(mut s) = self.shared.reloads.lock() {
                     s.ok += 1;
                     s.last_error = None;
@@ -1005,4 +1007,15 @@ fn spawn_watchdog(every: Duration, shared: Arc<Shared>) {
             }
         }
     });
+}
+
+/// Gives the heap's free pages back to the kernel. Reading the configuration and building the
+/// zone free far more than they keep: with 10,000 node records glibc held on to about 5 MiB of
+/// freed memory after start-up (anonymous memory, which only swap could reclaim otherwise).
+fn release_freed_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim(3) only walks glibc's own arenas and takes no pointer from us.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
