@@ -291,8 +291,12 @@ impl Instance {
                 self.router.handle_timeout(now);
             }
             Wake::Command(c) => self.on_command(c),
-            // The daemon dropped us without a shutdown: resign anyway.
-            Wake::Closed => self.router.shutdown(now),
+            // The daemon dropped us without a shutdown: resign anyway, and end even if an
+            // operator's resign had stopped us already (nothing can resume us now).
+            Wake::Closed => {
+                self.resigned = false;
+                self.router.shutdown(now);
+            }
             Wake::Address(e) => self.on_address_event(e),
         }
         false
