@@ -305,18 +305,15 @@ impl Daemon {
             if let Some(h) = self.handoff.take() {
                 h.stop();
             }
-            let already = logind::already_resigned(&self.instances);
-            for name in &already {
-                tracing::info!(instance = %name, "logind: already resigned (vipd resign); nothing to hand over");
-            }
-            let targets: Vec<&InstanceHandle> = self
-                .instances
-                .iter()
-                .filter(|h| !already.contains(&h.name))
-                .collect();
-            for h in &targets {
-                if !self.shutdown_resigned.contains(&h.name) {
-                    self.shutdown_resigned.push(h.name.clone());
+            let mut targets: Vec<&InstanceHandle> = Vec::new();
+            for h in &self.instances {
+                if !logind::is_resigned(h) {
+                    targets.push(h);
+                    if !self.shutdown_resigned.contains(&h.name) {
+                        self.shutdown_resigned.push(h.name.clone());
+                    }
+                } else if !self.shutdown_resigned.contains(&h.name) {
+                    tracing::info!(instance = %h.name, "logind: already resigned (vipd resign or the hand-off); nothing to hand over");
                 }
             }
             logind::resign_all(&targets, true, SHUTDOWN_GRACE).await;
@@ -326,16 +323,13 @@ impl Daemon {
         } else {
             tracing::warn!("logind: the shutdown was cancelled: rejoining the election");
             let names = std::mem::take(&mut self.shutdown_resigned);
-            let targets: Vec<&InstanceHandle> = self
-                .instances
-                .iter()
-                .filter(|h| names.contains(&h.name))
-                .collect();
-            for h in self.instances.iter().filter(|h| !names.contains(&h.name)) {
-                if logind::already_resigned(std::slice::from_ref(h)).is_empty() {
-                    continue;
+            let mut targets: Vec<&InstanceHandle> = Vec::new();
+            for h in &self.instances {
+                if names.contains(&h.name) {
+                    targets.push(h);
+                } else if logind::is_resigned(h) {
+                    tracing::info!(instance = %h.name, "logind: resigned before the shutdown (vipd resign or the hand-off): stays out until vipd resume");
                 }
-                tracing::info!(instance = %h.name, "logind: resigned before the shutdown (vipd resign): stays out until vipd resume");
             }
             logind::resign_all(&targets, false, SHUTDOWN_GRACE).await;
             if let Some(watch) = self.logind.as_mut() {

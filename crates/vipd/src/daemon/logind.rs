@@ -162,14 +162,10 @@ async fn take_lock(proxy: &ManagerProxy<'static>) -> zbus::Result<OwnedFd> {
     Ok(fd.into())
 }
 
-/// The instances an operator (`vipd resign`) or a hand-off has resigned: a host shutdown has
-/// nothing to hand over for them, and its cancellation must not resume them.
-pub fn already_resigned(instances: &[InstanceHandle]) -> Vec<String> {
-    instances
-        .iter()
-        .filter(|h| h.status.lock().map(|s| s.resigned).unwrap_or(false))
-        .map(|h| h.name.clone())
-        .collect()
+/// Whether an operator (`vipd resign`), the hand-off or an earlier shutdown has resigned the
+/// instance: a host shutdown has nothing to hand over for it.
+pub fn is_resigned(handle: &InstanceHandle) -> bool {
+    handle.status.lock().map(|s| s.resigned).unwrap_or(false)
 }
 
 /// Resigns (`resign`) or resumes every instance in parallel and waits, each bounded by its
